@@ -1,0 +1,101 @@
+//! MQTT plumbing shared by every mode: LAMPI topic names under the configured prefix, and rumqttc options built from
+//! config (client id, keepalive, credentials, TLS with a CA and an optional client certificate, last will).
+//!
+//! It reads the TLS files (so errors name them) but opens no connection; the daemon, the self-test and the load
+//! generator each drive their own event loop.
+
+use std::path::{Path, PathBuf};
+
+use rumqttc::{LastWill, MqttOptions, QoS, Transport};
+
+use crate::config;
+
+/// LAMPI's topics for one lamp, with the prefix applied (DESIGN section 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub set_config: String,
+    pub changed: String,
+    /// `lamp/connection/<client id>/state`: "1" on connect, "0" as last will.
+    pub connection: String,
+    pub associated: String,
+}
+
+impl Topics {
+    /// `prefix` may contain `{device_id}`; `service` is the client id in the connection topic (`lamp_service`).
+    pub fn new(prefix: &str, device_id: &str, service: &str) -> Topics {
+        let p = prefix.replace("{device_id}", device_id);
+        Topics {
+            set_config: format!("{p}lamp/set_config"),
+            changed: format!("{p}lamp/changed"),
+            connection: format!("{p}lamp/connection/{service}/state"),
+            associated: format!("{p}lamp/associated"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot read {what} {path}: {source}")]
+    File { what: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SetupError> {
+    std::fs::read(path).map_err(|source| SetupError::File { what, path: path.to_path_buf(), source })
+}
+
+/// rumqttc options for the configured broker with the given client id and optional last will.
+pub fn options(cfg: &config::Mqtt, client_id: &str, will: Option<LastWill>) -> Result<MqttOptions, SetupError> {
+    let mut o = MqttOptions::new(client_id, cfg.host.clone(), cfg.port);
+    o.set_keep_alive(cfg.keepalive);
+    o.set_clean_session(true);
+    if let Some(user) = &cfg.username {
+        o.set_credentials(user.clone(), cfg.password.as_ref().map(|p| p.0.clone()).unwrap_or_default());
+    }
+    if let Some(w) = will {
+        o.set_last_will(w);
+    }
+    if let Some(tls) = &cfg.tls {
+        let ca = read("the MQTT CA file (mqtt.tls.ca_file)", &tls.ca_file)?;
+        let client_auth = match (&tls.cert_file, &tls.key_file) {
+            (Some(c), Some(k)) => Some((
+                read("the client certificate (mqtt.tls.cert_file)", c)?,
+                read("the client key (mqtt.tls.key_file)", k)?,
+            )),
+            _ => None,
+        };
+        o.set_transport(Transport::tls(ca, client_auth, None));
+    }
+    Ok(o)
+}
+
+/// The LAMPI last will: `"0"` retained at QoS 2 on the connection topic.
+pub fn will(topics: &Topics) -> LastWill {
+    LastWill::new(topics.connection.clone(), "0", QoS::ExactlyOnce, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_apply_to_every_topic() {
+        let t = Topics::new("", "b827eb08451e", "lamp_service");
+        assert_eq!(t.set_config, "lamp/set_config");
+        assert_eq!(t.connection, "lamp/connection/lamp_service/state");
+        let course = Topics::new("/", "x", "lamp_service");
+        assert_eq!(course.changed, "/lamp/changed");
+        let cloud = Topics::new("devices/{device_id}/", "b827eb08451e", "lamp_service");
+        assert_eq!(cloud.set_config, "devices/b827eb08451e/lamp/set_config");
+        assert_eq!(cloud.associated, "devices/b827eb08451e/lamp/associated");
+    }
+
+    #[test]
+    fn missing_tls_files_are_named() {
+        let env = |_: &str| None;
+        let s =
+            config::Settings::from_toml("[mqtt.tls]\nenabled = true\nca_file = \"/nonexistent/ca.pem\"\n", "t", &env)
+                .unwrap();
+        let err = options(&s.mqtt, "x", None).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem") && err.contains("mqtt.tls.ca_file"), "{err}");
+    }
+}
