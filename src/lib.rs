@@ -4,8 +4,13 @@
 //! usage against the Django site and the broker) and `selftest` (is this lamp fit?). Pure parts (config validation,
 //! the lamp state and its codec, colour maths) are plain functions; I/O shells (MQTT, GPIO, files) are thin.
 
+pub mod app;
 pub mod backoff;
+pub mod cli;
 pub mod config;
+pub mod daemon;
+#[cfg(feature = "demo-broker")]
+pub mod demo;
 pub mod identity;
 pub mod lamp;
 pub mod led;

@@ -68,6 +68,16 @@ pub fn options(cfg: &config::Mqtt, client_id: &str, will: Option<LastWill>) -> R
     Ok(o)
 }
 
+/// A client and its event loop, with Nagle off (a lamp's messages are small and latency is what we sell).
+pub fn client(options: MqttOptions, capacity: usize) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, capacity);
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    net.set_connection_timeout(5);
+    eventloop.set_network_options(net);
+    (client, eventloop)
+}
+
 /// The LAMPI last will: `"0"` retained at QoS 2 on the connection topic.
 pub fn will(topics: &Topics) -> LastWill {
     LastWill::new(topics.connection.clone(), "0", QoS::ExactlyOnce, true)

@@ -42,7 +42,7 @@ impl Led for Sim {
             r.history.pop_front();
         }
         r.history.push_back(duties);
-        tracing::info!(target: "lampi_agent::led::sim", "sim LED {duties}");
+        tracing::debug!(target: "lampi_agent::led::sim", "sim LED {duties}");
         Ok(())
     }
 

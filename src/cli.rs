@@ -1,0 +1,156 @@
+//! The command line: one clap-derived enum of subcommands and one dispatch `match` ([`run`]).
+//!
+//! Flags are parsed close to the command line here, then each mode turns them into validated settings. Exit codes
+//! are for systemd and Ansible: 0 ok, 1 a check or run failed, 2 usage (clap), 78 configuration (EX_CONFIG; the
+//! unit has `RestartPreventExitStatus=78`, so a bad config is not restarted in a loop).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, ConfigError, Settings};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lampi-agent",
+    version,
+    about = "The LAMPI smart lamp's agent: run the lamp, load-test the fleet's services, self-test a lamp"
+)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output (warnings and errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Config file [default: /etc/lampi-agent/lampi.toml, else the built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the lamp: drive the LED, obey lamp/set_config, publish lamp/changed (the systemd service)
+    Run,
+    /// Show the lamp working on this machine: in-process broker, simulated LED, a scripted client
+    Demo(DemoArgs),
+    /// Configuration tools
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Replay analytics-derived usage against the Django site and the broker, and record latency
+    Loadtest,
+    /// Check that this lamp is fit: config, LED, broker, web site, clock, disk
+    Selftest,
+    /// Usage profiles: derive from analytics exports, show
+    Profile,
+    /// Merge and plot load-test runs
+    Report,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Fade between colours over this long (e.g. "300ms"); the lamp's default is no fade
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub transition: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file (default: the one `run` would use) and print the settings it gives
+    Check {
+        /// The file to check
+        file: Option<PathBuf>,
+    },
+    /// Print the documented default config file
+    Default,
+}
+
+/// Where settings come from: `--config`, else the default path if it exists, else the built-in defaults.
+pub fn load_settings(explicit: Option<&Path>) -> Result<Settings, ConfigError> {
+    let env = Settings::process_env;
+    let settings = match explicit {
+        Some(p) => Settings::load(p, &env)?,
+        None if Path::new(config::DEFAULT_PATH).exists() => Settings::load(Path::new(config::DEFAULT_PATH), &env)?,
+        None => {
+            tracing::warn!("no {} found; using the built-in defaults", config::DEFAULT_PATH);
+            Settings::defaults(&env)?
+        }
+    };
+    tracing::info!("using config from {}", settings.origin);
+    Ok(settings)
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("lampi-agent: config error in {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run => with_settings(cli.config.as_deref(), crate::app::run_daemon),
+        Command::Demo(args) => crate::app::demo(args),
+        Command::Config(ConfigCommand::Check { file }) => {
+            let path = file.or(cli.config);
+            match load_settings(path.as_deref()) {
+                Ok(s) => {
+                    println!("{}: OK", s.origin);
+                    println!("{s:#?}");
+                    ExitCode::from(EXIT_OK)
+                }
+                Err(e) => config_error(&e),
+            }
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", config::DEFAULT_TOML);
+            ExitCode::from(EXIT_OK)
+        }
+        Command::Loadtest | Command::Selftest | Command::Profile | Command::Report => {
+            eprintln!("lampi-agent: this mode is not built yet");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn with_settings(path: Option<&Path>, f: impl FnOnce(Settings) -> ExitCode) -> ExitCode {
+    match load_settings(path) {
+        Ok(s) => f(s),
+        Err(e) => config_error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["lampi-agent", "run", "--config", "/x.toml", "-vv"]).unwrap();
+        assert!(matches!(cli.command, Command::Run));
+        assert_eq!(cli.config.as_deref(), Some(Path::new("/x.toml")));
+        assert_eq!(cli.verbose, 2);
+    }
+
+    #[test]
+    fn config_check_takes_an_optional_file() {
+        let cli = Cli::try_parse_from(["lampi-agent", "config", "check", "a.toml"]).unwrap();
+        assert!(matches!(cli.command, Command::Config(ConfigCommand::Check { file: Some(_) })));
+        assert!(Cli::try_parse_from(["lampi-agent", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn demo_transition_is_a_human_duration() {
+        let cli = Cli::try_parse_from(["lampi-agent", "demo", "--transition", "300ms"]).unwrap();
+        let Command::Demo(a) = cli.command else { panic!() };
+        assert_eq!(a.transition, Some(std::time::Duration::from_millis(300)));
+        assert!(Cli::try_parse_from(["lampi-agent", "demo", "--transition", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! The MQTT event loop task: polls rumqttc, forwards what the logic loop needs, and paces reconnects.
+//!
+//! rumqttc reconnects on the next `poll` after an error, immediately and forever; this task sleeps a capped,
+//! jittered backoff between failed attempts and resets it on CONNACK.
+
+use std::time::Duration;
+
+use rumqttc::{Event, EventLoop, Outgoing, Packet};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::backoff::Backoff;
+
+#[derive(Debug)]
+pub enum LinkEvent {
+    Connected,
+    Publish { topic: String, payload: bytes::Bytes },
+    PubComp,
+    Disconnected,
+}
+
+pub async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, min: Duration, max: Duration) {
+    let mut backoff = Backoff::new(min, max);
+    loop {
+        let ev = match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                LinkEvent::Connected
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => LinkEvent::Publish { topic: p.topic, payload: p.payload },
+            Ok(Event::Incoming(Packet::PubComp(_))) => LinkEvent::PubComp,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => LinkEvent::Disconnected,
+            Ok(_) => continue,
+            Err(e) => {
+                let delay = backoff.next_delay(rand::random::<f64>());
+                warn!(attempt = backoff.attempt(), retry_in = ?delay, "broker connection: {e}");
+                if tx.send(LinkEvent::Disconnected).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        if tx.send(ev).await.is_err() {
+            return;
+        }
+    }
+}

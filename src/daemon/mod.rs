@@ -1,0 +1,230 @@
+//! `lampi-agent run`: the lamp daemon. The I/O shell around the pure lamp core.
+//!
+//! Start-up order matters for systemd: load the saved state, light the LED, tell systemd READY — all before the broker
+//! is reached, because a lamp must light up (and boot must finish) while the network is still down. Then four tasks:
+//!
+//! - the MQTT event loop (`link`), which reconnects with capped, jittered backoff and forwards events;
+//! - the logic loop (here), which validates each `set_config` whole, applies it, publishes `lamp/changed`, and on every
+//!   CONNACK re-subscribes and re-publishes birth and state (rumqttc does neither by itself); it also pings the systemd
+//!   watchdog, so a stuck loop gets the service restarted;
+//! - the LED task (`fader`), which fades to each new target;
+//! - the store task (`persist`), which writes the latest state atomically, coalescing bursts so a slider drag costs one
+//!   fsync per write slot, not one per message.
+//!
+//! One shutdown future ends it: publish `"0"` on the connection topic (a clean disconnect sends no will), disconnect,
+//! flush the state, turn the LED off.
+
+mod fader;
+mod link;
+mod persist;
+
+use std::future::Future;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, QoS};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::Settings;
+use crate::identity::Identity;
+use crate::lamp::{codec, colour, State};
+use crate::led::Led;
+use crate::mqtt::{self, Topics};
+use crate::store::{Loaded, Store};
+use link::LinkEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Setup(#[from] mqtt::SetupError),
+}
+
+/// What a daemon run did, for the final log line and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub connects: u64,
+    pub final_state: State,
+}
+
+/// How long shutdown waits for the broker to take the `"0"` and the disconnect (SIGTERM must exit within 2 s).
+const GOODBYE: Duration = Duration::from_millis(1200);
+
+/// Runs the lamp until `shutdown` completes. `ready` is called once the LED shows the restored state.
+pub async fn run(
+    settings: &Settings,
+    identity: &Identity,
+    mut led: Box<dyn Led>,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    let topics = Topics::new(&settings.mqtt.topic_prefix, &identity.device_id, &settings.mqtt.client_id);
+    let store = Store::new(&settings.state.dir);
+    let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let state = match store.load(now_unix) {
+        Loaded::Restored(s) => {
+            info!(state = %s, path = %store.path().display(), "restored the last state");
+            s
+        }
+        Loaded::Missing => {
+            info!(path = %store.path().display(), "no saved state; using the first-boot defaults");
+            State::default()
+        }
+        Loaded::Corrupt { reason, aside } => {
+            warn!(path = %store.path().display(), aside = ?aside, "saved state unusable ({reason}); using the defaults");
+            State::default()
+        }
+    };
+    let gamma = settings.led.gamma;
+    if let Err(e) = led.set(colour::duties(&state, gamma)) {
+        warn!("cannot set the LED: {e}");
+    }
+    let options = mqtt::options(&settings.mqtt, &settings.mqtt.client_id, Some(mqtt::will(&topics)))?;
+    let (led_tx, led_task) = fader::spawn(led, settings.led.transition);
+    let (store_tx, store_task) = persist::spawn(store, state, settings.mqtt.client_id.clone());
+    ready();
+    info!(
+        device_id = %identity, broker = %format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
+        prefix = %settings.mqtt.topic_prefix, "lamp ready; connecting to the broker"
+    );
+
+    let (client, eventloop) = mqtt::client(options, 64);
+    let (events_tx, events) = mpsc::channel(256);
+    let link_task =
+        tokio::spawn(link::drive(eventloop, events_tx, settings.mqtt.reconnect_min, settings.mqtt.reconnect_max));
+    let mut lamp = Logic { client, topics, state, gamma, led: led_tx, store: store_tx, summary: Summary::default() };
+    let mut events = events;
+    tokio::pin!(shutdown);
+    let mut watchdog = tokio::time::interval(watchdog_period());
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = watchdog.tick() => { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); }
+            ev = events.recv() => match ev {
+                Some(ev) => lamp.on_event(ev).await,
+                None => break,
+            },
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    lamp.goodbye(&mut events).await;
+    link_task.abort();
+    let Logic { led, store, mut summary, state, .. } = lamp;
+    drop(led);
+    drop(store);
+    let _ = led_task.await;
+    let _ = store_task.await;
+    summary.final_state = state;
+    info!(
+        accepted = summary.accepted,
+        rejected = summary.rejected,
+        connects = summary.connects,
+        "lamp stopped; LED off"
+    );
+    Ok(summary)
+}
+
+/// Half the systemd watchdog period, or a slow tick when there is no watchdog.
+fn watchdog_period() -> Duration {
+    sd_notify::watchdog_enabled().map_or(Duration::from_secs(3600), |d| (d / 2).max(Duration::from_millis(100)))
+}
+
+struct Logic {
+    client: AsyncClient,
+    topics: Topics,
+    state: State,
+    gamma: f64,
+    led: watch::Sender<colour::Duties>,
+    store: watch::Sender<(State, String)>,
+    summary: Summary,
+}
+
+impl Logic {
+    async fn on_event(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Connected => {
+                self.summary.connects += 1;
+                info!(connects = self.summary.connects, "connected to the broker; subscribing and announcing");
+                let me = self.client_id();
+                let r = async {
+                    self.client.subscribe(&self.topics.set_config, QoS::AtLeastOnce).await?;
+                    self.client.publish(&self.topics.connection, QoS::ExactlyOnce, true, "1").await?;
+                    self.client
+                        .publish(&self.topics.changed, QoS::AtLeastOnce, true, codec::encode_changed(&self.state, &me))
+                        .await
+                }
+                .await;
+                if let Err(e) = r {
+                    warn!("cannot queue the subscription and announcements: {e}");
+                }
+            }
+            LinkEvent::Publish { topic, payload } if topic == self.topics.set_config => {
+                self.on_set_config(&payload).await
+            }
+            LinkEvent::Publish { topic, .. } => debug!(%topic, "ignoring a message on an unexpected topic"),
+            LinkEvent::PubComp | LinkEvent::Disconnected => {}
+        }
+    }
+
+    fn client_id(&self) -> String {
+        self.topics.connection.rsplit('/').nth(1).unwrap_or("lamp_service").to_string()
+    }
+
+    async fn on_set_config(&mut self, payload: &[u8]) {
+        let cmd = match codec::parse_command(payload) {
+            Ok(cmd) => cmd,
+            Err(reason) => {
+                self.summary.rejected += 1;
+                let shown = String::from_utf8_lossy(&payload[..payload.len().min(200)]).into_owned();
+                warn!(payload = %shown, "ignored set_config: {reason}; nothing changed");
+                return;
+            }
+        };
+        self.summary.accepted += 1;
+        self.state = self.state.apply(&cmd);
+        let duties = colour::duties(&self.state, self.gamma);
+        info!(client = %cmd.client, state = %self.state, %duties, "set_config applied");
+        self.led.send_replace(duties);
+        let changed = codec::encode_changed(&self.state, &cmd.client);
+        self.store.send_replace((self.state, cmd.client));
+        if let Err(e) = self.client.publish(&self.topics.changed, QoS::AtLeastOnce, true, changed).await {
+            warn!("cannot queue lamp/changed: {e}");
+        }
+    }
+
+    /// Publishes `"0"` (QoS 2, retained), waits briefly for the broker to complete it, then disconnects.
+    async fn goodbye(&mut self, events: &mut mpsc::Receiver<LinkEvent>) {
+        let r = self.client.try_publish(&self.topics.connection, QoS::ExactlyOnce, true, "0");
+        if r.is_err() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + GOODBYE;
+        let completed = tokio::time::timeout_at(deadline, async {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    LinkEvent::PubComp => return true,
+                    LinkEvent::Disconnected => return false,
+                    _ => {}
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        if completed {
+            let _ = self.client.try_disconnect();
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(ev) = events.recv().await {
+                    if matches!(ev, LinkEvent::Disconnected) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            info!("published \"0\" on {} and disconnected", self.topics.connection);
+        } else {
+            warn!("broker unreachable at shutdown; it will publish the last will \"0\" itself");
+        }
+    }
+}
