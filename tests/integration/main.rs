@@ -1,0 +1,7 @@
+//! All integration tests, one binary (as ripgrep does): real mosquitto, the real Django test site, the real binary.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_config;
+mod run_mode;
