@@ -5,3 +5,4 @@ mod support;
 
 mod cli_config;
 mod run_mode;
+mod systemd_unit;
