@@ -16,3 +16,4 @@ pub mod lamp;
 pub mod led;
 pub mod mqtt;
 pub mod store;
+pub mod web;

@@ -6,3 +6,4 @@ mod support;
 mod cli_config;
 mod run_mode;
 mod systemd_unit;
+mod web_client;

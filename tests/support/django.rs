@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -141,6 +142,7 @@ impl DjangoSite {
         ])
         .stdout(append_log())
         .stderr(append_log())
+        .process_group(0) // its own group, so stop() ends master and worker at once
         .spawn()
         .unwrap_or_else(|e| panic!("starting gunicorn with {}: {e}", python.display()));
 
@@ -173,23 +175,8 @@ impl DjangoSite {
         if matches!(child.try_wait(), Ok(Some(_))) {
             return;
         }
-        let quit = Command::new("kill")
-            .args(["-s", "QUIT", &child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if quit {
-            let deadline = Instant::now() + STOP_DEADLINE;
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                thread::sleep(POLL);
-            }
-        }
-        // The worker notices its parent is gone within about a second and exits by itself.
+        // A test server needs no graceful stop (gunicorn's waits for keep-alive clients): kill the whole group.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
         let _ = child.kill();
         let _ = child.wait();
     }
