@@ -14,6 +14,7 @@ pub mod demo;
 pub mod identity;
 pub mod lamp;
 pub mod led;
+pub mod loadtest;
 pub mod mqtt;
 pub mod store;
 pub mod web;

@@ -1,0 +1,331 @@
+//! A virtual lamp's MQTT: the owner's side (the lamp page's connection: publishes `set_config`, listens to
+//! `lamp/changed`) and, with `--responder internal`, the lamp's side (a responder that behaves as `lampi-agent run`
+//! does, with the same codec and state rules, so one host can stand in for a fleet).
+//!
+//! Timing: `connect` is CONNECT -> CONNACK, `subscribe` SUBSCRIBE -> SUBACK, `publish` the request -> PUBACK (the
+//! event loop reports each outgoing packet id in order, which pairs requests with acks), and `roundtrip` is
+//! `set_config` sent -> the matching `lamp/changed` received, matched by `client` and content. Anything not
+//! answered within the timeout is a failure with its own name. Nothing here blocks on the network: publishes are
+//! queued, and each connection's event loop runs in its own task.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::sample::{self, Op, Sample, Samples};
+use crate::lamp::{codec, Command, State};
+use crate::mqtt::Topics;
+
+/// Timings waiting for their answer on one connection.
+#[derive(Default)]
+struct Waiting {
+    /// Publishes queued but not yet written (their packet id is not known yet), oldest first.
+    queued: VecDeque<(Op, Instant, Instant)>,
+    /// Written publishes by packet id.
+    inflight: HashMap<u16, (Op, Instant, Instant)>,
+    /// set_config sent, waiting for the matching lamp/changed: (client, state, intended, sent).
+    roundtrips: VecDeque<(String, State, Instant, Instant)>,
+    /// CONNECT or SUBSCRIBE timings waiting for their ack.
+    connect: Option<(Instant, Instant)>,
+    subscribe: Option<(Instant, Instant)>,
+}
+
+fn failure_name(e: &ConnectionError) -> String {
+    let s = e.to_string().to_lowercase();
+    if s.contains("refused") {
+        "connection refused".into()
+    } else if s.contains("timeout") || s.contains("timed out") || s.contains("elapsed") {
+        "timeout".into()
+    } else if s.contains("reset") || s.contains("closed") || s.contains("eof") {
+        "connection lost".into()
+    } else {
+        "connection error".into()
+    }
+}
+
+impl Waiting {
+    /// Fails everything older than `timeout`.
+    fn expire(&mut self, now: Instant, timeout: Duration, out: &Samples) {
+        let old = |t: &Instant| now.duration_since(*t) > timeout;
+        while self.roundtrips.front().is_some_and(|r| old(&r.3)) {
+            let (_, _, intended, sent) = self.roundtrips.pop_front().unwrap();
+            out.send_now(fail(sample::ROUNDTRIP, intended, sent, "roundtrip timeout"));
+        }
+        let stale: Vec<u16> = self.inflight.iter().filter(|(_, v)| old(&v.2)).map(|(k, _)| *k).collect();
+        for pkid in stale {
+            let (op, i, s) = self.inflight.remove(&pkid).unwrap();
+            if !op.kind.is_empty() {
+                out.send_now(fail(op, i, s, "puback timeout"));
+            }
+        }
+    }
+
+    /// The connection dropped: answers for what was written will never come.
+    fn lost(&mut self, out: &Samples, why: &str) {
+        for (_, (op, i, s)) in self.inflight.drain() {
+            if !op.kind.is_empty() {
+                out.send_now(fail(op, i, s, why));
+            }
+        }
+        if let Some((i, s)) = self.connect.take() {
+            out.send_now(fail(sample::CONNECT, i, s, why));
+        }
+        if let Some((i, s)) = self.subscribe.take() {
+            out.send_now(fail(sample::SUBSCRIBE, i, s, why));
+        }
+    }
+}
+
+fn fail(op: Op, intended: Instant, started: Instant, why: &str) -> Sample {
+    Sample { op, intended, started, finished: Instant::now(), outcome: Err(why.to_string()) }
+}
+
+fn ok(op: Op, intended: Instant, started: Instant, bytes: u64) -> Sample {
+    Sample { op, intended, started, finished: Instant::now(), outcome: Ok(bytes) }
+}
+
+/// Polls one connection's event loop until `stop`, feeding timings back as samples.
+async fn drive(
+    mut ev: EventLoop,
+    waiting: Arc<Mutex<Waiting>>,
+    out: Samples,
+    changed_topic: Option<String>,
+    on_publish: Option<mpsc::UnboundedSender<(String, bytes::Bytes)>>,
+    timeout: Duration,
+) {
+    let mut sweep = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let event = tokio::select! {
+            e = ev.poll() => e,
+            _ = sweep.tick() => {
+                waiting.lock().unwrap().expire(Instant::now(), timeout, &out);
+                continue;
+            }
+        };
+        let pause = {
+            let mut w = waiting.lock().unwrap();
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    if let Some((i, s)) = w.connect.take() {
+                        out.send_now(ok(sample::CONNECT, i, s, 0));
+                    }
+                    false
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some((i, s)) = w.subscribe.take() {
+                        out.send_now(ok(sample::SUBSCRIBE, i, s, 0));
+                    }
+                    false
+                }
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    if let Some(t) = w.queued.pop_front() {
+                        w.inflight.insert(pkid, t);
+                    }
+                    false
+                }
+                Ok(Event::Incoming(Packet::PubAck(a))) => {
+                    if let Some((op, i, s)) = w.inflight.remove(&a.pkid) {
+                        out.send_now(ok(op, i, s, 0));
+                    }
+                    false
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if changed_topic.as_deref() == Some(p.topic.as_str()) {
+                        if let Ok((state, client)) = codec::parse_state(&p.payload) {
+                            if let Some(k) = w.roundtrips.iter().position(|r| r.0 == client && r.1 == state) {
+                                let (_, _, i, s) = w.roundtrips.remove(k).unwrap();
+                                out.send_now(ok(sample::ROUNDTRIP, i, s, p.payload.len() as u64));
+                            }
+                        }
+                    } else if let Some(tx) = &on_publish {
+                        let _ = tx.send((p.topic, p.payload));
+                    }
+                    false
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(_) => false,
+                Err(e) => {
+                    let why = failure_name(&e);
+                    w.lost(&out, &why);
+                    true
+                }
+            }
+        };
+        if pause {
+            tokio::time::sleep(Duration::from_millis(200)).await; // rumqttc retries on the next poll
+        }
+    }
+}
+
+/// How a virtual lamp reaches the broker.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub options: MqttOptions,
+    pub topics: Topics,
+    pub timeout: Duration,
+}
+
+/// The owner's connection: the lamp page's MQTT client.
+pub struct Owner {
+    client: AsyncClient,
+    pub client_id: String,
+    topics: Topics,
+    waiting: Arc<Mutex<Waiting>>,
+    task: JoinHandle<()>,
+    /// What the page believes the lamp's state is; it sends the full state each time, as the page does.
+    pub view: State,
+}
+
+impl Owner {
+    /// Connects (timed from `intended`) and subscribes to `lamp/changed`.
+    pub fn connect(link: &Link, client_id: &str, intended: Instant, out: &Samples) -> Owner {
+        let mut o = link.options.clone();
+        o.set_client_id(client_id.to_string());
+        let (client, ev) = crate::mqtt::client(o, 256);
+        let now = Instant::now();
+        let waiting = Arc::new(Mutex::new(Waiting {
+            connect: Some((intended, now)),
+            subscribe: Some((intended, now)),
+            ..Default::default()
+        }));
+        let _ = client.try_subscribe(&link.topics.changed, QoS::AtLeastOnce);
+        let task = tokio::spawn(drive(
+            ev,
+            waiting.clone(),
+            out.clone(),
+            Some(link.topics.changed.clone()),
+            None,
+            link.timeout,
+        ));
+        Owner {
+            client,
+            client_id: client_id.to_string(),
+            topics: link.topics.clone(),
+            waiting,
+            task,
+            view: State::default(),
+        }
+    }
+
+    /// Sends the full state with `cmd` applied, as the lamp page does; times the PUBACK and the round trip.
+    pub fn set_config(&mut self, cmd: &Command, intended: Instant, out: &Samples) {
+        self.view = self.view.apply(cmd);
+        let payload = codec::encode_changed(&self.view, &self.client_id);
+        let now = Instant::now();
+        let mut w = self.waiting.lock().unwrap();
+        match self.client.try_publish(&self.topics.set_config, QoS::AtLeastOnce, false, payload) {
+            Ok(()) => {
+                w.queued.push_back((sample::PUBLISH, intended, now));
+                w.roundtrips.push_back((self.client_id.clone(), self.view, intended, now));
+            }
+            Err(_) => out.send_now(fail(sample::PUBLISH, intended, now, "client queue full")),
+        }
+    }
+
+    /// Connection churn: drop the connection and connect again (timed as `connect`).
+    pub async fn reconnect(&mut self, link: &Link, intended: Instant, out: &Samples) {
+        self.close().await;
+        let view = self.view;
+        *self = Owner::connect(link, &self.client_id.clone(), intended, out);
+        self.view = view;
+    }
+
+    pub async fn close(&mut self) {
+        let _ = self.client.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.task).await;
+        self.task.abort();
+    }
+
+    /// Round trips still waiting (at the end of a run they are reported as failures by the caller).
+    pub fn fail_pending(&self, out: &Samples, why: &str) {
+        let mut w = self.waiting.lock().unwrap();
+        for (_, _, i, s) in w.roundtrips.drain(..) {
+            out.send_now(fail(sample::ROUNDTRIP, i, s, why));
+        }
+    }
+}
+
+/// The lamp's side, inside the load run: answers `set_config` as `lampi-agent run` would.
+pub struct Responder {
+    task: JoinHandle<()>,
+    ui: mpsc::UnboundedSender<Command>,
+    client: AsyncClient,
+}
+
+impl Responder {
+    pub fn start(link: &Link, client_id: &str, out: &Samples) -> Responder {
+        let mut o = link.options.clone();
+        o.set_client_id(client_id.to_string());
+        o.set_last_will(crate::mqtt::will(&link.topics));
+        let (client, ev) = crate::mqtt::client(o, 256);
+        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+        let (ui_tx, ui_rx) = mpsc::unbounded_channel();
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let topics = link.topics.clone();
+        let _ = client.try_subscribe(&topics.set_config, QoS::AtLeastOnce);
+        let _ = client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1");
+        let _ = client.try_publish(
+            &topics.changed,
+            QoS::AtLeastOnce,
+            true,
+            codec::encode_changed(&State::default(), "lamp_service"),
+        );
+        let loop_task = tokio::spawn(drive(ev, waiting.clone(), out.clone(), None, Some(pub_tx), link.timeout));
+        let task = tokio::spawn(respond(client.clone(), topics, waiting, out.clone(), pub_rx, ui_rx, loop_task));
+        Responder { task, ui: ui_tx, client }
+    }
+
+    /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`).
+    pub fn touch(&self, cmd: Command) {
+        let _ = self.ui.send(cmd);
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.try_disconnect();
+        drop(self.ui);
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.task).await;
+    }
+}
+
+async fn respond(
+    client: AsyncClient,
+    topics: Topics,
+    waiting: Arc<Mutex<Waiting>>,
+    out: Samples,
+    mut incoming: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
+    mut ui: mpsc::UnboundedReceiver<Command>,
+    loop_task: JoinHandle<()>,
+) {
+    let mut state = State::default();
+    loop {
+        let (cmd, timed) = tokio::select! {
+            m = incoming.recv() => match m {
+                Some((topic, payload)) if topic == topics.set_config => match codec::parse_command(&payload) {
+                    Ok(cmd) => (cmd, false),
+                    Err(_) => continue, // a bad command changes nothing, as on the real lamp
+                },
+                Some(_) => continue,
+                None => break,
+            },
+            c = ui.recv() => match c { Some(c) => (c, true), None => break },
+        };
+        state = state.apply(&cmd);
+        let now = Instant::now();
+        let payload = codec::encode_changed(&state, &cmd.client);
+        if client.try_publish(&topics.changed, QoS::AtLeastOnce, true, payload).is_ok() && timed {
+            waiting.lock().unwrap().queued.push_back((sample::CHANGED, now, now));
+        } else if timed {
+            out.send_now(fail(sample::CHANGED, now, now, "client queue full"));
+        }
+        if !timed {
+            // Untimed publishes must still pair with their packet ids in order.
+            waiting.lock().unwrap().queued.push_back((Op { kind: "", name: "" }, now, now));
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(500), loop_task).await;
+}
