@@ -103,6 +103,22 @@ pub fn state_json(state: &State, client: &str) -> Value {
     })
 }
 
+/// A `set_config` payload with just the command's fields (partial updates are normal).
+pub fn encode_command(cmd: &Command) -> Vec<u8> {
+    let mut m = Map::new();
+    if let (Some(h), Some(s)) = (cmd.h, cmd.s) {
+        m.insert("color".into(), json!({"h": h.as_f64(), "s": s.as_f64()}));
+    }
+    if let Some(b) = cmd.brightness {
+        m.insert("brightness".into(), json!(b.as_f64()));
+    }
+    if let Some(on) = cmd.on {
+        m.insert("on".into(), json!(on));
+    }
+    m.insert("client".into(), json!(cmd.client));
+    Value::Object(m).to_string().into_bytes()
+}
+
 /// The `lamp/changed` payload bytes.
 pub fn encode_changed(state: &State, client: &str) -> Vec<u8> {
     state_json(state, client).to_string().into_bytes()
@@ -170,6 +186,14 @@ mod tests {
     fn a_bad_field_rejects_the_whole_message() {
         // A valid colour with an invalid `on` must not half-apply: parse fails, so nothing is applied.
         assert!(parse_command(br#"{"client":"x","color":{"h":0.1,"s":0.2},"on":1}"#).is_err());
+    }
+
+    #[test]
+    fn commands_encode_only_their_fields_and_parse_back() {
+        let c = parse_command(br#"{"brightness": 0.3, "client": "app"}"#).unwrap();
+        assert_eq!(parse_command(&encode_command(&c)).unwrap(), c);
+        let full = parse_command(br#"{"color":{"h":0.1,"s":0.2},"brightness":0.3,"on":false,"client":"w"}"#).unwrap();
+        assert_eq!(parse_command(&encode_command(&full)).unwrap(), full);
     }
 
     #[test]

@@ -28,8 +28,8 @@ struct Waiting {
     queued: VecDeque<(Op, Instant, Instant)>,
     /// Written publishes by packet id.
     inflight: HashMap<u16, (Op, Instant, Instant)>,
-    /// set_config sent, waiting for the matching lamp/changed: (client, state, intended, sent).
-    roundtrips: VecDeque<(String, State, Instant, Instant)>,
+    /// set_config sent, waiting for the matching lamp/changed: (command, intended, sent).
+    roundtrips: VecDeque<(Command, Instant, Instant)>,
     /// CONNECT or SUBSCRIBE timings waiting for their ack.
     connect: Option<(Instant, Instant)>,
     subscribe: Option<(Instant, Instant)>,
@@ -52,8 +52,8 @@ impl Waiting {
     /// Fails everything older than `timeout`.
     fn expire(&mut self, now: Instant, timeout: Duration, out: &Samples) {
         let old = |t: &Instant| now.duration_since(*t) > timeout;
-        while self.roundtrips.front().is_some_and(|r| old(&r.3)) {
-            let (_, _, intended, sent) = self.roundtrips.pop_front().unwrap();
+        while self.roundtrips.front().is_some_and(|r| old(&r.2)) {
+            let (_, intended, sent) = self.roundtrips.pop_front().unwrap();
             out.send_now(fail(sample::ROUNDTRIP, intended, sent, "roundtrip timeout"));
         }
         let stale: Vec<u16> = self.inflight.iter().filter(|(_, v)| old(&v.2)).map(|(k, _)| *k).collect();
@@ -79,6 +79,16 @@ impl Waiting {
             out.send_now(fail(sample::SUBSCRIBE, i, s, why));
         }
     }
+}
+
+/// Whether a `lamp/changed` (state, client) is the lamp's answer to `cmd`: same client, and every field the command
+/// set has the value it set.
+pub fn answers(cmd: &Command, state: &State, client: &str) -> bool {
+    cmd.client == client
+        && cmd.h.is_none_or(|v| v == state.h)
+        && cmd.s.is_none_or(|v| v == state.s)
+        && cmd.brightness.is_none_or(|v| v == state.brightness)
+        && cmd.on.is_none_or(|v| v == state.on)
 }
 
 fn fail(op: Op, intended: Instant, started: Instant, why: &str) -> Sample {
@@ -137,8 +147,8 @@ async fn drive(
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if changed_topic.as_deref() == Some(p.topic.as_str()) {
                         if let Ok((state, client)) = codec::parse_state(&p.payload) {
-                            if let Some(k) = w.roundtrips.iter().position(|r| r.0 == client && r.1 == state) {
-                                let (_, _, i, s) = w.roundtrips.remove(k).unwrap();
+                            if let Some(k) = w.roundtrips.iter().position(|r| answers(&r.0, &state, &client)) {
+                                let (_, i, s) = w.roundtrips.remove(k).unwrap();
                                 out.send_now(ok(sample::ROUNDTRIP, i, s, p.payload.len() as u64));
                             }
                         }
@@ -212,16 +222,28 @@ impl Owner {
         }
     }
 
-    /// Sends the full state with `cmd` applied, as the lamp page does; times the PUBACK and the round trip.
-    pub fn set_config(&mut self, cmd: &Command, intended: Instant, out: &Samples) {
+    /// Sends `cmd` (with `full`, the whole state with it applied, as the web page does; otherwise just its fields,
+    /// as the app does); times the PUBACK and the round trip.
+    pub fn set_config(&mut self, cmd: &Command, full: bool, intended: Instant, out: &Samples) {
         self.view = self.view.apply(cmd);
-        let payload = codec::encode_changed(&self.view, &self.client_id);
+        let sent = if full {
+            Command {
+                client: self.client_id.clone(),
+                h: Some(self.view.h),
+                s: Some(self.view.s),
+                brightness: Some(self.view.brightness),
+                on: Some(self.view.on),
+            }
+        } else {
+            Command { client: self.client_id.clone(), ..cmd.clone() }
+        };
+        let payload = codec::encode_command(&sent);
         let now = Instant::now();
         let mut w = self.waiting.lock().unwrap();
         match self.client.try_publish(&self.topics.set_config, QoS::AtLeastOnce, false, payload) {
             Ok(()) => {
                 w.queued.push_back((sample::PUBLISH, intended, now));
-                w.roundtrips.push_back((self.client_id.clone(), self.view, intended, now));
+                w.roundtrips.push_back((sent, intended, now));
             }
             Err(_) => out.send_now(fail(sample::PUBLISH, intended, now, "client queue full")),
         }
@@ -244,7 +266,7 @@ impl Owner {
     /// Round trips still waiting (at the end of a run they are reported as failures by the caller).
     pub fn fail_pending(&self, out: &Samples, why: &str) {
         let mut w = self.waiting.lock().unwrap();
-        for (_, _, i, s) in w.roundtrips.drain(..) {
+        for (_, i, s) in w.roundtrips.drain(..) {
             out.send_now(fail(sample::ROUNDTRIP, i, s, why));
         }
     }
