@@ -1,4 +1,4 @@
-//! `lampi-agent loadtest`: see the submodules.
+//! `lampi-agent loadtest` (being assembled).
 
 pub mod broker_sys;
 pub mod sample;

@@ -263,6 +263,14 @@ impl Owner {
         self.task.abort();
     }
 
+    /// Waits (up to `limit`) until no round trip is waiting.
+    pub async fn settle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.waiting.lock().unwrap().roundtrips.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Round trips still waiting (at the end of a run they are reported as failures by the caller).
     pub fn fail_pending(&self, out: &Samples, why: &str) {
         let mut w = self.waiting.lock().unwrap();
@@ -280,14 +288,15 @@ pub struct Responder {
 }
 
 impl Responder {
-    pub fn start(link: &Link, client_id: &str, out: &Samples) -> Responder {
+    /// Connects (timed from `intended` as `connect`), announces itself as the lamp does and answers commands.
+    pub fn start(link: &Link, client_id: &str, intended: Instant, out: &Samples) -> Responder {
         let mut o = link.options.clone();
         o.set_client_id(client_id.to_string());
         o.set_last_will(crate::mqtt::will(&link.topics));
         let (client, ev) = crate::mqtt::client(o, 256);
         let (pub_tx, pub_rx) = mpsc::unbounded_channel();
         let (ui_tx, ui_rx) = mpsc::unbounded_channel();
-        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let waiting = Arc::new(Mutex::new(Waiting { connect: Some((intended, Instant::now())), ..Default::default() }));
         let topics = link.topics.clone();
         let _ = client.try_subscribe(&topics.set_config, QoS::AtLeastOnce);
         let _ = client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1");
