@@ -5,3 +5,4 @@
 //! the lamp state and its codec, colour maths) are plain functions; I/O shells (MQTT, GPIO, files) are thin.
 
 pub mod config;
+pub mod metrics;
