@@ -42,6 +42,7 @@ pub mod merge;
 pub mod recorder;
 pub mod sadf;
 pub mod stats;
+pub mod summary;
 
 use std::borrow::Cow;
 use std::fmt;
