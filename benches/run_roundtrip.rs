@@ -17,7 +17,11 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 fn proc_status(pid: u32, key: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -25,7 +29,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = &s[s.rfind(')').map_or(0, |i| i + 2)..];
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn ticks_per_sec() -> f64 {
@@ -117,6 +122,11 @@ async fn main() {
         ms(hist.max()),
         n as f64 / elapsed
     );
-    println!("  daemon RSS: idle {:.1} MB, after the run {:.1} MB, peak {:.1} MB", rss_idle as f64 / 1024.0, rss as f64 / 1024.0, hwm as f64 / 1024.0);
+    println!(
+        "  daemon RSS: idle {:.1} MB, after the run {:.1} MB, peak {:.1} MB",
+        rss_idle as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
     println!("  daemon CPU: idle {idle_cpu:.2}% of one core over {idle_secs:.0} s; {busy_cpu:.1}% while serving the commands");
 }

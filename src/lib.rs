@@ -15,6 +15,7 @@ pub mod identity;
 pub mod lamp;
 pub mod led;
 pub mod loadtest;
+pub mod metrics;
 pub mod mqtt;
 pub mod store;
 pub mod web;
