@@ -65,7 +65,7 @@ impl Mosquitto {
             format!(
                 "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest file {}\n\
                  log_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\n\
-                 sys_interval 1\nmax_queued_messages 100000\n",
+                 sys_interval 1\nmax_queued_messages 100000\nset_tcp_nodelay true\n",
                 self.port,
                 self.log_path().display()
             ),
