@@ -4,6 +4,7 @@
 //! usage against the Django site and the broker) and `selftest` (is this lamp fit?). Pure parts (config validation,
 //! the lamp state and its codec, colour maths) are plain functions; I/O shells (MQTT, GPIO, files) are thin.
 
+pub mod analytics;
 pub mod app;
 pub mod backoff;
 pub mod cli;
@@ -17,5 +18,7 @@ pub mod led;
 pub mod loadtest;
 pub mod metrics;
 pub mod mqtt;
+pub mod profile;
+pub mod schedule;
 pub mod store;
 pub mod web;
