@@ -71,6 +71,88 @@ pub fn run_daemon(settings: Settings) -> ExitCode {
     }
 }
 
+/// `lampi-agent loadtest`: flags and config into options, signals into a stop, the run, an exit code.
+pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitCode {
+    use crate::loadtest::{self, Ending};
+    if let Some(b) = &args.broker {
+        match b.rsplit_once(':').map(|(h, p)| (h.to_string(), p.parse::<u16>())) {
+            Some((h, Ok(p))) if !h.is_empty() => (settings.mqtt.host, settings.mqtt.port) = (h, p),
+            _ => {
+                eprintln!("lampi-agent: --broker {b:?}: expected HOST:PORT, e.g. broker.example.com:1883");
+                return ExitCode::from(crate::cli::EXIT_USAGE);
+            }
+        }
+    }
+    if let Some(site) = &args.site {
+        match reqwest::Url::parse(site) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => settings.web.url = u,
+            _ => {
+                eprintln!("lampi-agent: --site {site:?}: expected an http:// or https:// URL");
+                return ExitCode::from(crate::cli::EXIT_USAGE);
+            }
+        }
+    }
+    let profile = match crate::profile::Profile::find(&args.profile) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("lampi-agent: profile error in {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let mut params = crate::schedule::Params::for_profile(&profile, args.devices, args.duration, seed);
+    params.rate = args.rate;
+    params.speed = args.speed;
+    params.ramp_up = args.ramp_up;
+    if let Some(h) = args.start_hour {
+        params.start_hour = h;
+    }
+    if let Err(e) = crate::schedule::Schedule::new(&profile, &params) {
+        eprintln!("lampi-agent: {e}");
+        return ExitCode::from(crate::cli::EXIT_USAGE);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let opts = loadtest::Options {
+        profile,
+        params,
+        first_lamp: args.first_lamp.unwrap_or(0),
+        this_lamp: args.devices == 1 && args.first_lamp.is_none(),
+        user_pattern: args.user_pattern,
+        internal_responder: args.responder == crate::cli::ResponderArg::Internal,
+        topic_prefix: args.topic_prefix,
+        out: args.out.unwrap_or_else(|| loadtest::default_out(now)),
+        interval: args.interval.max(std::time::Duration::from_secs(1)),
+        timeout: args.timeout,
+        broker_sys: args.broker_sys,
+        preflight: !args.no_preflight,
+        start_at: args.start_at,
+        dry_run: args.dry_run,
+    };
+    if !opts.dry_run {
+        tracing::info!(seed, profile = %opts.profile.name, devices = args.devices, out = %opts.out.display(), "load run");
+    }
+    let rt = runtime();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let result = rt.block_on(async {
+        tokio::spawn(async move {
+            terminated().await;
+            let _ = stop_tx.send(true);
+            // A second signal while winding down: leave at once (files are flushed interval by interval).
+            terminated().await;
+            std::process::exit(130);
+        });
+        loadtest::run(&settings, &opts, stop_rx).await
+    });
+    match result {
+        Ok(Ending::Completed) => ExitCode::from(EXIT_OK),
+        Ok(Ending::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            eprintln!("lampi-agent loadtest: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
 /// `lampi-agent demo`.
 pub fn demo(args: DemoArgs) -> ExitCode {
     #[cfg(feature = "demo-broker")]

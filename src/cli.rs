@@ -46,13 +46,88 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Replay analytics-derived usage against the Django site and the broker, and record latency
-    Loadtest,
+    Loadtest(Box<LoadtestArgs>),
     /// Check that this lamp is fit: config, LED, broker, web site, clock, disk
     Selftest,
     /// Usage profiles: derive from analytics exports, show
     Profile,
     /// Merge and plot load-test runs
     Report,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResponderArg {
+    /// A responder inside the run answers each virtual lamp's set_config as `lampi-agent run` would
+    Internal,
+    /// Real lamps (running `lampi-agent run`) answer
+    External,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// Profile: a name (/etc/lampi-agent/profiles/NAME.toml, then config/profiles/, then built in) or a path
+    #[arg(long, default_value = "evening")]
+    pub profile: String,
+    /// Virtual lamps to simulate. 1 (the default) is this lamp, with its device id and web login from config
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub devices: u32,
+    /// Number the virtual lamps from this course index (hosts simulating disjoint parts of a fleet)
+    #[arg(long, value_name = "INDEX")]
+    pub first_lamp: Option<u32>,
+    /// How long to run (the run always ends)
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Seed of the schedule; the same seed repeats the same run [default: random, printed and saved in run.json]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Multiply the profile's session arrival rates
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Profile hours per wall hour (60: an evening's hour in a minute); think times and drags keep their pace
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Grow arrivals (and lamp connections) linearly from zero over this long
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub ramp_up: std::time::Duration,
+    /// Time of day (profile time, e.g. 19.5 for 19:30) the run starts at [default: the profile window's start]
+    #[arg(long, value_name = "HOUR")]
+    pub start_hour: Option<f64>,
+    /// Start at this wall-clock time (RFC 3339, e.g. 2026-11-27T19:00:00Z), so a fleet starts together
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak, value_name = "TIME")]
+    pub start_at: Option<std::time::SystemTime>,
+    /// Print the schedule summary and exit
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip checking that the broker and the site answer before starting
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Who answers set_config
+    #[arg(long, value_enum, default_value = "internal")]
+    pub responder: ResponderArg,
+    /// Run folder [default: lampi-loadtest-<host>-<UTC start time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Length of one reporting interval (rows in every CSV)
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Request, publish and round-trip timeout (a slower answer is a failure)
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Record the broker's $SYS load figures in broker.csv (mosquitto)
+    #[arg(long)]
+    pub broker_sys: bool,
+    /// Broker to load, overriding mqtt.host/port from config
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
+    /// Django site to load, overriding web.url from config
+    #[arg(long, value_name = "URL")]
+    pub site: Option<String>,
+    /// Topic prefix of the lamps on the broker ({device_id} is replaced)
+    #[arg(long, default_value = "devices/{device_id}/")]
+    pub topic_prefix: String,
+    /// Owner user names for the virtual lamps ({i} or {i:06} is the lamp index); passwords are the names reversed
+    #[arg(long, default_value = "user_{i:06}")]
+    pub user_pattern: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +188,8 @@ pub fn run(cli: Cli) -> ExitCode {
             print!("{}", config::DEFAULT_TOML);
             ExitCode::from(EXIT_OK)
         }
-        Command::Loadtest | Command::Selftest | Command::Profile | Command::Report => {
+        Command::Loadtest(args) => with_settings(cli.config.as_deref(), |s| crate::app::loadtest(s, *args)),
+        Command::Selftest | Command::Profile | Command::Report => {
             eprintln!("lampi-agent: this mode is not built yet");
             ExitCode::from(EXIT_USAGE)
         }
@@ -144,6 +220,35 @@ mod tests {
         let cli = Cli::try_parse_from(["lampi-agent", "config", "check", "a.toml"]).unwrap();
         assert!(matches!(cli.command, Command::Config(ConfigCommand::Check { file: Some(_) })));
         assert!(Cli::try_parse_from(["lampi-agent", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn loadtest_flags_parse_with_defaults() {
+        let cli = Cli::try_parse_from([
+            "lampi-agent",
+            "loadtest",
+            "--profile",
+            "smoke",
+            "--devices",
+            "50",
+            "--duration",
+            "2m",
+            "--start-at",
+            "2026-11-27T19:00:00Z",
+            "--responder",
+            "external",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        let Command::Loadtest(a) = cli.command else { panic!() };
+        assert_eq!((a.profile.as_str(), a.devices, a.seed), ("smoke", 50, Some(7)));
+        assert_eq!(a.duration, std::time::Duration::from_secs(120));
+        assert!(a.start_at.is_some());
+        assert_eq!(a.responder, ResponderArg::External);
+        assert_eq!(a.interval, std::time::Duration::from_secs(1));
+        assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--start-at", "tonight"]).is_err());
+        assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--devices", "-3"]).is_err());
     }
 
     #[test]

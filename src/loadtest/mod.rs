@@ -1,7 +1,354 @@
-//! `lampi-agent loadtest` (being assembled).
+//! `lampi-agent loadtest`: replays analytics-derived usage against the Django site and the broker from one or many
+//! virtual lamps, and records what the device saw.
+//!
+//! The pipeline: profile -> seeded schedule (`crate::schedule`, pure) -> `runner` (dispatcher + one task per lamp,
+//! `vlamp` for MQTT, `crate::web` for HTTP) -> samples -> one recorder task that rolls an interval every
+//! `--interval`, writes every output file (`output`), samples this device (`system`) and the broker (`broker_sys`),
+//! and prints progress. The recorder task owns all the files; the executors only send samples.
+//!
+//! Honest timing (DESIGN section 6): latency is measured from each action's intended start, service time from the
+//! actual send, lateness is reported, and the generator watches its own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
 pub mod output;
+pub mod runner;
 pub mod sample;
 pub mod system;
 pub mod vlamp;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::Settings;
+use crate::metrics::{self, OpId, Outcome, Recorder};
+use crate::profile::Profile;
+use crate::schedule::{self, Schedule};
+use runner::{Counters, LampId, Targets};
+use sample::Sample;
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: Profile,
+    pub params: schedule::Params,
+    /// The first lamp's index in the course numbering (several hosts can simulate disjoint lamps).
+    pub first_lamp: u32,
+    /// `--devices 1` without `--first-lamp`: this lamp, with its own id and web credentials from config.
+    pub this_lamp: bool,
+    pub user_pattern: String,
+    pub internal_responder: bool,
+    pub topic_prefix: String,
+    pub out: PathBuf,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub broker_sys: bool,
+    pub preflight: bool,
+    /// Wall-clock start (`--start-at`), if the fleet starts together.
+    pub start_at: Option<SystemTime>,
+    pub dry_run: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Completed,
+    Interrupted,
+}
+
+/// `user_%06d`-style patterns: `{i}` or `{i:06}` is replaced by the lamp index.
+pub fn expand_user(pattern: &str, i: u32) -> String {
+    if let Some(start) = pattern.find("{i") {
+        if let Some(len) = pattern[start..].find('}') {
+            let spec = &pattern[start + 2..start + len];
+            let width = spec.strip_prefix(":0").and_then(|w| w.parse::<usize>().ok()).unwrap_or(0);
+            return format!("{}{:0width$}{}", &pattern[..start], i, &pattern[start + len + 1..]);
+        }
+    }
+    format!("{pattern}{i}")
+}
+
+/// The course's load-test lamp `i`: device `1e0000000000 + i`, owner from the pattern, password reversed.
+pub fn course_lamp(i: u32, pattern: &str) -> LampId {
+    let username = expand_user(pattern, i);
+    LampId {
+        index: i,
+        device_id: format!("{:x}", 0x1e00_0000_0000u64 + u64::from(i)),
+        password: username.chars().rev().collect(),
+        username,
+    }
+}
+
+fn lamps(opts: &Options, settings: &Settings) -> Vec<LampId> {
+    if opts.this_lamp {
+        let id = crate::identity::resolve(settings);
+        let course = course_lamp(0, &opts.user_pattern);
+        let username = settings.web.username.clone().unwrap_or(course.username);
+        let password = settings.web.password.as_ref().map_or_else(|| username.chars().rev().collect(), |p| p.0.clone());
+        return vec![LampId { index: 0, device_id: id.device_id, username, password }];
+    }
+    (0..opts.params.lamps).map(|k| course_lamp(opts.first_lamp + k, &opts.user_pattern)).collect()
+}
+
+/// Checks that the broker answers a CONNECT and the site serves its login form.
+pub async fn preflight(settings: &Settings, timeout: Duration) -> anyhow::Result<()> {
+    let mut o = crate::mqtt::options(&settings.mqtt, &format!("lt-preflight-{}", std::process::id()), None)?;
+    o.set_keep_alive(Duration::from_secs(10));
+    let (client, mut ev) = crate::mqtt::client(o, 4);
+    let broker = format!("{}:{}", settings.mqtt.host, settings.mqtt.port);
+    match tokio::time::timeout(timeout, ev.poll()).await {
+        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) => {}
+        Ok(Ok(other)) => bail!("broker {broker}: unexpected first packet {other:?}"),
+        Ok(Err(e)) => bail!("broker {broker} is not reachable: {e} (check mqtt.host/port, or --no-preflight)"),
+        Err(_) => bail!("broker {broker} did not answer within {timeout:?}"),
+    }
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_millis(200), ev.poll()).await;
+    let web = crate::web::Session::new(&settings.web.url, timeout)?;
+    web.login_form().await.with_context(|| {
+        format!("web site {} is not serving /login/ (check web.url, or --no-preflight)", settings.web.url)
+    })?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into())
+}
+
+/// The default run folder: `lampi-loadtest-<host>-<UTC start>`.
+pub fn default_out(start: time::OffsetDateTime) -> PathBuf {
+    let t = start.to_offset(time::UtcOffset::UTC);
+    PathBuf::from(format!(
+        "lampi-loadtest-{}-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        hostname(),
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+struct Recording {
+    rec: Recorder,
+    ids: HashMap<sample::Op, OpId>,
+}
+
+impl Recording {
+    fn take(&mut self, s: Sample) {
+        let id = *self.ids.entry(s.op.clone()).or_insert_with(|| self.rec.op(s.op.kind, s.op.name));
+        let outcome = match s.outcome {
+            Ok(bytes) => Outcome::success(bytes),
+            Err(name) => Outcome::failure(name),
+        };
+        self.rec.record(id, outcome, s.intended.into_std(), s.started.into_std(), s.finished.into_std());
+    }
+}
+
+/// Runs a load test to the end (or until `stop`), writing every output; returns how it ended.
+pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool>) -> anyhow::Result<Ending> {
+    let lamps = lamps(opts, settings);
+    if opts.dry_run {
+        let summary = schedule::summary(&opts.profile, &opts.params)?;
+        println!(
+            "profile {} ({}), {} lamp(s), {:?}, seed {}",
+            opts.profile.name,
+            opts.profile.origin,
+            lamps.len(),
+            opts.params.duration,
+            opts.params.seed
+        );
+        println!("{summary}");
+        return Ok(Ending::Completed);
+    }
+    if opts.preflight {
+        preflight(settings, opts.timeout).await?;
+    }
+    let schedule = Schedule::new(&opts.profile, &opts.params)?;
+    // Start together: at --start-at (wall clock), else right away.
+    let lead = opts.start_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).unwrap_or(Duration::ZERO);
+    if lead > Duration::ZERO {
+        tracing::info!("waiting {} for --start-at", humantime::format_duration(Duration::from_secs(lead.as_secs())));
+    }
+    tokio::time::sleep(lead).await;
+    let start = Instant::now();
+    let start_wall = SystemTime::now();
+    let start_odt = time::OffsetDateTime::from(start_wall);
+    let host = hostname();
+    let interval_secs = opts.interval.as_secs().max(1);
+    let mut out = output::Output::create(&opts.out, &host, interval_secs, start_odt, opts.broker_sys)
+        .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
+    write_run_record(opts, settings, &lamps, start_odt)?;
+
+    let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
+    mqtt.set_keep_alive(Duration::from_secs(60));
+    let targets = Targets {
+        mqtt: mqtt.clone(),
+        prefix: opts.topic_prefix.clone(),
+        web: settings.web.url.clone(),
+        internal_responder: opts.internal_responder,
+        timeout: opts.timeout,
+        ramp_up: opts.params.ramp_up,
+    };
+    let latest = Arc::new(Mutex::new(Default::default()));
+    let watcher = opts.broker_sys.then(|| {
+        let mut o = mqtt.clone();
+        o.set_client_id(format!("lt-sys-{}", std::process::id()));
+        broker_sys::watch(o, latest.clone())
+    });
+    let counters = Arc::new(Counters::default());
+    let (samples, mut rx) = sample::Samples::channel(1 << 16);
+    let mut runner = tokio::spawn(runner::run(
+        schedule,
+        lamps,
+        targets,
+        start,
+        samples,
+        counters.clone(),
+        stop.clone(),
+        opts.timeout,
+    ));
+
+    let mut recording = Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() };
+    let mut sampler = system::Sampler::new();
+    let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut saturated = 0u32;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    loop {
+        tokio::select! {
+            s = rx.recv() => match s {
+                Some(s) => recording.take(s),
+                None => break,
+            },
+            r = &mut runner => {
+                r.context("load runner")?;
+                // Every lamp is done; take what they sent last.
+                while let Ok(s) = rx.try_recv() { recording.take(s); }
+                break;
+            }
+            _ = tick.tick() => {
+                while let Ok(s) = rx.try_recv() { recording.take(s); }
+                let report = recording.rec.roll(Instant::now().into_std());
+                let sys = sampler.as_mut().map(|s| s.sample(opts.interval.as_secs_f64()));
+                let sys = sys.unwrap_or(system::Interval { cpu: [0.0; 6], mem: [0.0; 11], nets: vec![], load: [0.0; 6], own_cpu: 0.0, own_rss_kb: 0 });
+                if sys.own_cpu > 90.0 * cores.min(2.0) {
+                    saturated += 1;
+                    tracing::warn!("the load generator itself is saturated ({:.0}% CPU): figures now measure this host, not the target; use fewer --devices per host", sys.own_cpu);
+                }
+                let row = |_host: &str, i: u64, t: &str| broker_sys::row(&settings.mqtt.host, i, t, &latest.lock().unwrap());
+                out.interval(&report, recording.rec.totals(), counters.active.load(Ordering::Relaxed), &sys, Some(&row))?;
+                let line = metrics::summary::progress(start.elapsed(), &report, recording.rec.totals());
+                if tty { eprint!("\r\x1b[2K{line}"); } else { eprintln!("{line}"); }
+            }
+        }
+    }
+    if !runner.is_finished() {
+        runner.await.context("load runner")?;
+    }
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    let report = recording.rec.roll(Instant::now().into_std());
+    let sys = sampler.as_mut().map(|s| s.sample(opts.interval.as_secs_f64()));
+    if let Some(sys) = sys {
+        out.interval(&report, recording.rec.totals(), 0, &sys, None)?;
+    }
+    if tty {
+        eprintln!();
+    }
+    let interrupted = *stop.borrow();
+    let totals = recording.rec.totals();
+    let summary = metrics::summary::summarize(totals);
+    let notes = notes(&counters, saturated, interrupted);
+    let text = format!("{}\n{}", metrics::summary::table(&summary), notes.join("\n"));
+    println!("{text}");
+    println!("results in {}", opts.out.display());
+    let dir = out.dir.clone();
+    out.finish(totals, &text, &summary)?;
+    let json = serde_json::json!({
+        "ending": if interrupted { "interrupted" } else { "completed" },
+        "dispatched": counters.dispatched.load(Ordering::Relaxed),
+        "not_started": counters.not_started.load(Ordering::Relaxed),
+        "skipped_churn": counters.skipped_churn.load(Ordering::Relaxed),
+        "generator_saturated_intervals": saturated,
+        "results": summary,
+    });
+    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    Ok(if interrupted { Ending::Interrupted } else { Ending::Completed })
+}
+
+fn notes(c: &Counters, saturated: u32, interrupted: bool) -> Vec<String> {
+    let mut n = vec![format!(
+        "actions: {} dispatched, {} completed, {} not started",
+        c.dispatched.load(Ordering::Relaxed),
+        c.completed.load(Ordering::Relaxed),
+        c.not_started.load(Ordering::Relaxed)
+    )];
+    if interrupted {
+        n.push(
+            "the run was interrupted: every completed sample is in the files; actions not started are counted above"
+                .into(),
+        );
+    }
+    if saturated > 0 {
+        n.push(format!("WARNING: the load generator was CPU-saturated in {saturated} interval(s); those figures describe this host"));
+    }
+    let churn = c.skipped_churn.load(Ordering::Relaxed);
+    if churn > 0 {
+        n.push(format!(
+            "{churn} connection-churn action(s) skipped: an external lamp's connection is not ours to drop"
+        ));
+    }
+    n
+}
+
+fn write_run_record(
+    opts: &Options,
+    settings: &Settings,
+    lamps: &[LampId],
+    start: time::OffsetDateTime,
+) -> anyhow::Result<()> {
+    let p = &opts.params;
+    let record = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "start": start.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "profile": {"name": opts.profile.name, "origin": opts.profile.origin},
+        "seed": p.seed, "devices": p.lamps, "first_lamp": opts.first_lamp, "this_lamp": opts.this_lamp,
+        "duration_s": p.duration.as_secs_f64(), "rate": p.rate, "speed": p.speed, "start_hour": p.start_hour,
+        "ramp_up_s": p.ramp_up.as_secs_f64(), "interval_s": opts.interval.as_secs_f64(), "timeout_s": opts.timeout.as_secs_f64(),
+        "responder": if opts.internal_responder { "internal" } else { "external" },
+        "topic_prefix": opts.topic_prefix, "user_pattern": opts.user_pattern,
+        "broker": format!("{}:{}", settings.mqtt.host, settings.mqtt.port), "web": settings.web.url.as_str(),
+        "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
+    });
+    std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
+    std::fs::write(
+        opts.out.join("profile.toml"),
+        opts.profile.to_toml(&[format!("the profile of this run, as loaded from {}", opts.profile.origin)]),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn course_lamps_follow_the_course_data() {
+        let l = course_lamp(7, "user_{i:06}");
+        assert_eq!(l.username, "user_000007");
+        assert_eq!(l.password, "700000_resu");
+        assert_eq!(l.device_id, "1e0000000007");
+        assert_eq!(course_lamp(4095, "user_{i:06}").device_id, "1e0000000fff");
+        assert_eq!(expand_user("owner{i}", 12), "owner12");
+        assert_eq!(expand_user("plain", 3), "plain3");
+    }
+}

@@ -24,8 +24,9 @@ use crate::mqtt::Topics;
 /// Timings waiting for their answer on one connection.
 #[derive(Default)]
 struct Waiting {
-    /// Publishes queued but not yet written (their packet id is not known yet), oldest first.
-    queued: VecDeque<(Op, Instant, Instant)>,
+    /// Publishes queued but not yet written (their packet id is not known yet), oldest first; `None` for publishes
+    /// that are not timed (their packet ids must still be consumed in order).
+    queued: VecDeque<Option<(Op, Instant, Instant)>>,
     /// Written publishes by packet id.
     inflight: HashMap<u16, (Op, Instant, Instant)>,
     /// set_config sent, waiting for the matching lamp/changed: (command, intended, sent).
@@ -59,18 +60,14 @@ impl Waiting {
         let stale: Vec<u16> = self.inflight.iter().filter(|(_, v)| old(&v.2)).map(|(k, _)| *k).collect();
         for pkid in stale {
             let (op, i, s) = self.inflight.remove(&pkid).unwrap();
-            if !op.kind.is_empty() {
-                out.send_now(fail(op, i, s, "puback timeout"));
-            }
+            out.send_now(fail(op, i, s, "puback timeout"));
         }
     }
 
     /// The connection dropped: answers for what was written will never come.
     fn lost(&mut self, out: &Samples, why: &str) {
         for (_, (op, i, s)) in self.inflight.drain() {
-            if !op.kind.is_empty() {
-                out.send_now(fail(op, i, s, why));
-            }
+            out.send_now(fail(op, i, s, why));
         }
         if let Some((i, s)) = self.connect.take() {
             out.send_now(fail(sample::CONNECT, i, s, why));
@@ -133,7 +130,7 @@ async fn drive(
                     false
                 }
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                    if let Some(t) = w.queued.pop_front() {
+                    if let Some(Some(t)) = w.queued.pop_front() {
                         w.inflight.insert(pkid, t);
                     }
                     false
@@ -235,14 +232,19 @@ impl Owner {
                 on: Some(self.view.on),
             }
         } else {
-            Command { client: self.client_id.clone(), ..cmd.clone() }
+            // LAMPI's colour is one object: an app moving hue alone still sends {"h", "s"} (s as the app shows it).
+            let (h, s) = match (cmd.h, cmd.s) {
+                (None, None) => (None, None),
+                (h, s) => (h.or(Some(self.view.h)), s.or(Some(self.view.s))),
+            };
+            Command { client: self.client_id.clone(), h, s, ..cmd.clone() }
         };
         let payload = codec::encode_command(&sent);
         let now = Instant::now();
         let mut w = self.waiting.lock().unwrap();
         match self.client.try_publish(&self.topics.set_config, QoS::AtLeastOnce, false, payload) {
             Ok(()) => {
-                w.queued.push_back((sample::PUBLISH, intended, now));
+                w.queued.push_back(Some((sample::PUBLISH, intended, now)));
                 w.roundtrips.push_back((sent, intended, now));
             }
             Err(_) => out.send_now(fail(sample::PUBLISH, intended, now, "client queue full")),
@@ -349,14 +351,17 @@ async fn respond(
         let now = Instant::now();
         let payload = codec::encode_changed(&state, &cmd.client);
         if client.try_publish(&topics.changed, QoS::AtLeastOnce, true, payload).is_ok() && timed {
-            waiting.lock().unwrap().queued.push_back((sample::CHANGED, now, now));
+            waiting.lock().unwrap().queued.push_back(Some((sample::CHANGED, now, now)));
         } else if timed {
             out.send_now(fail(sample::CHANGED, now, now, "client queue full"));
         }
         if !timed {
             // Untimed publishes must still pair with their packet ids in order.
-            waiting.lock().unwrap().queued.push_back((Op { kind: "", name: "" }, now, now));
+            waiting.lock().unwrap().queued.push_back(None);
         }
     }
-    let _ = tokio::time::timeout(Duration::from_millis(500), loop_task).await;
+    let mut loop_task = loop_task;
+    if tokio::time::timeout(Duration::from_millis(500), &mut loop_task).await.is_err() {
+        loop_task.abort();
+    }
 }

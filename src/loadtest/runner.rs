@@ -1,0 +1,339 @@
+//! The executor: an open-model dispatcher and one task per virtual lamp.
+//!
+//! The dispatcher walks the schedule in time order and hands each action to its lamp at the action's intended start
+//! (the schedule, not the responses, sets the pace: wrk2's model). A lamp does its owner's actions one after another,
+//! as a person does; if one runs long, the next starts late and the lateness is measured, not hidden, because every
+//! sample carries its intended start. MQTT publishes never wait for their answers (a slider drag keeps sending at
+//! its pace), so round trips overlap as in the browser.
+//!
+//! Per lamp: with `--responder internal` a responder connection that behaves as the lamp (always connected, except
+//! during connection churn), a web session (cookie jar) during web sessions, and an owner MQTT connection during web
+//! and app sessions. On stop, undispatched actions are counted, not silently dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::sample::{self, Samples};
+use super::vlamp::{Link, Owner, Responder};
+use crate::lamp::{Command, Level};
+use crate::profile::Interface;
+use crate::schedule::{Action, ActionKind, Page, Patch};
+use crate::web::Session;
+
+/// One virtual lamp and its owner.
+#[derive(Debug, Clone)]
+pub struct LampId {
+    pub index: u32,
+    pub device_id: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// Where the lamps go and how.
+#[derive(Clone)]
+pub struct Targets {
+    /// The MQTT options template (client ids are set per connection) and topic prefix with `{device_id}`.
+    pub mqtt: rumqttc::MqttOptions,
+    pub prefix: String,
+    pub web: reqwest::Url,
+    pub internal_responder: bool,
+    pub timeout: Duration,
+    /// Responder connections are spread over this long from the start.
+    pub ramp_up: Duration,
+}
+
+/// Counts the console and the summary report alongside the samples.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub dispatched: AtomicU64,
+    pub completed: AtomicU64,
+    /// Actions scheduled but never started because the run was interrupted.
+    pub not_started: AtomicU64,
+    /// Owners in a session right now (Locust's "User Count").
+    pub active: AtomicU64,
+    /// Churn actions that cannot apply (an external lamp's connection is not ours to drop).
+    pub skipped_churn: AtomicU64,
+}
+
+fn level(x: Option<f64>) -> Option<Level> {
+    x.and_then(Level::from_f64)
+}
+
+fn command(p: &Patch, client: &str) -> Command {
+    Command { client: client.to_string(), h: level(p.h), s: level(p.s), brightness: level(p.brightness), on: p.on }
+}
+
+/// One owner session's own browser and MQTT connection (a lamp may have several at once: a phone and a laptop).
+#[derive(Default)]
+struct Visit {
+    web: Option<Session>,
+    owner: Option<Owner>,
+}
+
+struct LampTask {
+    id: LampId,
+    link: Link,
+    targets: Targets,
+    out: Samples,
+    counters: Arc<Counters>,
+    visits: HashMap<u64, Visit>,
+    /// The session the current action belongs to.
+    session: u64,
+    responder: Option<Responder>,
+    revival: Option<JoinHandle<Responder>>,
+}
+
+impl LampTask {
+    fn visit(&mut self) -> &mut Visit {
+        self.visits.entry(self.session).or_default()
+    }
+
+    fn web(&mut self) -> &Session {
+        let (base, timeout) = (self.targets.web.clone(), self.targets.timeout);
+        let v = self.visit();
+        // Building a client only fails with a broken TLS backend, a build error: fail loudly.
+        v.web.get_or_insert_with(|| Session::new(&base, timeout).expect("HTTP client"))
+    }
+
+    async fn login(&mut self, intended: Instant) {
+        let (user, pass) = (self.id.username.clone(), self.id.password.clone());
+        let out = self.out.clone();
+        let web = self.web();
+        let t = Instant::now();
+        match web.login_form().await {
+            Ok((token, page)) => {
+                out.send(sample::LOGIN_FORM, intended, t, Ok(page.bytes as u64)).await;
+                let t2 = Instant::now();
+                let r = web.login_post(&token, &user, &pass).await;
+                out.send(sample::LOGIN_POST, intended + (t2 - t), t2, r.map(|p| p.bytes as u64).map_err(|e| e.name()))
+                    .await;
+            }
+            Err(e) => out.send(sample::LOGIN_FORM, intended, t, Err(e.name())).await,
+        }
+    }
+
+    async fn page(&mut self, page: Page, intended: Instant) {
+        let (op, path) = match page {
+            Page::Root => (sample::PAGE_ROOT, "/".to_string()),
+            Page::List => (sample::PAGE_LIST, "/lampi/".to_string()),
+            Page::Detail => (sample::PAGE_DETAIL, format!("/lampi/device/{}", self.id.device_id)),
+        };
+        let out = self.out.clone();
+        let web = self.web();
+        let t = Instant::now();
+        let r = web.page(&path).await;
+        out.send(op, intended, t, r.map(|p| p.bytes as u64).map_err(|e| e.name())).await;
+    }
+
+    fn owner(&mut self, intended: Instant) -> &mut Owner {
+        let id = format!("lt-{}-{}", self.id.device_id, self.session & 0xffff_ffff);
+        let (link, out) = (self.link.clone(), self.out.clone());
+        self.visit().owner.get_or_insert_with(|| Owner::connect(&link, &id, intended, &out))
+    }
+
+    fn responder(&mut self) -> Option<&Responder> {
+        if self.revival.as_ref().is_some_and(JoinHandle::is_finished) {
+            let handle = self.revival.take().unwrap();
+            self.responder = futures_now(handle);
+        }
+        self.responder.as_ref()
+    }
+
+    async fn act(&mut self, a: Action, intended: Instant) {
+        self.session = a.session;
+        if a.session != crate::schedule::NO_SESSION && !self.visits.contains_key(&a.session) {
+            self.visits.insert(a.session, Visit::default());
+            self.counters.active.fetch_add(1, Ordering::Relaxed);
+        }
+        match a.kind {
+            ActionKind::Login => self.login(intended).await,
+            ActionKind::Page(p) => self.page(p, intended).await,
+            ActionKind::SetConfig(p) => {
+                let full = a.interface == Some(Interface::Web);
+                let out = self.out.clone();
+                let owner = self.owner(intended);
+                let cmd = command(&p, &owner.client_id);
+                owner.set_config(&cmd, full, intended, &out);
+            }
+            ActionKind::DeviceChanged(p) => {
+                if self.targets.internal_responder {
+                    if let Some(r) = self.responder() {
+                        r.touch(command(&p, "lamp_ui"));
+                    }
+                } else {
+                    // A real lamp's touchscreen is not ours to press: send what its UI would, as a command.
+                    let out = self.out.clone();
+                    let owner = self.owner(intended);
+                    owner.set_config(&command(&p, &owner.client_id), false, intended, &out);
+                }
+            }
+            ActionKind::Reconnect { offline } => {
+                if !self.targets.internal_responder {
+                    self.counters.skipped_churn.fetch_add(1, Ordering::Relaxed);
+                } else if let Some(r) = self.responder.take() {
+                    r.close().await;
+                    let (link, id, out) = (self.link.clone(), self.client_id(), self.out.clone());
+                    self.revival = Some(tokio::spawn(async move {
+                        tokio::time::sleep(offline).await;
+                        Responder::start(&link, &id, Instant::now(), &out)
+                    }));
+                }
+            }
+            ActionKind::SessionEnd => {
+                if let Some(v) = self.visits.remove(&a.session) {
+                    if let Some(mut o) = v.owner {
+                        // The page stays open until the lamp has answered the last drag (or the timeout).
+                        o.settle(self.targets.timeout).await;
+                        o.fail_pending(&self.out, "no answer before the page closed");
+                        o.close().await;
+                    }
+                    self.counters.active.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.counters.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn client_id(&self) -> String {
+        format!("lt-lamp-{}", self.id.device_id)
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>, mut stop: watch::Receiver<bool>) {
+        if self.targets.internal_responder {
+            let n = self.id.index;
+            let delay = self.targets.ramp_up.mul_f64(f64::from(n % 10_000) / 10_000.0);
+            let at = Instant::now() + delay;
+            tokio::time::sleep_until(at).await;
+            self.responder = Some(Responder::start(&self.link, &self.client_id(), at, &self.out));
+        }
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = stop.changed() => None,
+                a = rx.recv() => a,
+            };
+            let Some((action, intended)) = next else { break };
+            self.act(action, intended).await;
+        }
+        if !*stop.borrow() {
+            // The schedule ended normally: give round trips still in flight their time to come back.
+            for v in self.visits.values() {
+                if let Some(o) = v.owner.as_ref() {
+                    o.settle(self.targets.timeout).await;
+                }
+            }
+        }
+        // Interrupted: whatever is still queued never started.
+        let mut left = 0;
+        while rx.try_recv().is_ok() {
+            left += 1;
+        }
+        self.counters.not_started.fetch_add(left, Ordering::Relaxed);
+        for (_, v) in self.visits.drain() {
+            if let Some(mut o) = v.owner {
+                o.fail_pending(&self.out, "no answer before the run ended");
+                o.close().await;
+            }
+            self.counters.active.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(h) = self.revival.take() {
+            h.abort();
+        }
+        if let Some(r) = self.responder.take() {
+            r.close().await;
+        }
+    }
+}
+
+/// A finished JoinHandle's value without awaiting (the caller checked `is_finished`).
+fn futures_now(h: JoinHandle<Responder>) -> Option<Responder> {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let mut h = h;
+    let waker = std::task::Waker::noop();
+    match std::pin::Pin::new(&mut h).poll(&mut Context::from_waker(waker)) {
+        Poll::Ready(Ok(r)) => Some(r),
+        _ => None,
+    }
+}
+
+/// Runs the schedule from `start` until it ends or `stop` turns true; returns once every lamp has finished.
+pub async fn run(
+    schedule: impl Iterator<Item = Action>,
+    lamps: Vec<LampId>,
+    targets: Targets,
+    start: Instant,
+    out: Samples,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut senders = Vec::with_capacity(lamps.len());
+    let mut tasks = Vec::with_capacity(lamps.len());
+    let (lamp_stop_tx, lamp_stop) = watch::channel(false);
+    for id in lamps {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
+        let link = Link { options: targets.mqtt.clone(), topics, timeout: targets.timeout };
+        let task = LampTask {
+            id,
+            link,
+            targets: targets.clone(),
+            out: out.clone(),
+            counters: counters.clone(),
+            visits: HashMap::new(),
+            session: crate::schedule::NO_SESSION,
+            responder: None,
+            revival: None,
+        };
+        tasks.push(tokio::spawn(task.run(rx, lamp_stop.clone())));
+        senders.push(tx);
+    }
+    let mut interrupted = false;
+    for action in schedule {
+        let intended = start + action.at;
+        tokio::select! {
+            biased;
+            _ = stop.changed() => { interrupted = true; }
+            _ = tokio::time::sleep_until(intended) => {}
+        }
+        if interrupted || *stop.borrow() {
+            interrupted = true;
+            break;
+        }
+        if let Some(tx) = senders.get(action.lamp as usize) {
+            counters.dispatched.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send((action, intended));
+        }
+    }
+    drop(senders);
+    if interrupted {
+        let _ = lamp_stop_tx.send(true);
+    } else {
+        // The schedule is done: lamps finish what they were given; round trips get `grace` to come back.
+        let wait = async {
+            for t in tasks.iter_mut() {
+                if !t.is_finished() {
+                    let _ = t.await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = wait => {}
+            _ = stop.changed() => {}
+        }
+        let _ = lamp_stop_tx.send(true);
+        let _ = grace;
+    }
+    for t in tasks {
+        if !t.is_finished() {
+            let _ = tokio::time::timeout(grace + Duration::from_secs(1), t).await;
+        }
+    }
+}
