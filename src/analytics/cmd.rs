@@ -4,7 +4,7 @@
 //! wires its flags to these functions; the flag names used in the recorded command are the CLI's.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -54,8 +54,8 @@ pub fn profile_derive_cmd_at(
     derived_at: OffsetDateTime,
 ) -> anyhow::Result<String> {
     let file = File::open(input).with_context(|| format!("cannot open the export {}", input.display()))?;
-    let derived = derive(BufReader::with_capacity(1 << 16, file), format, opts)
-        .with_context(|| format!("cannot derive a profile from {}", input.display()))?;
+    let derived =
+        derive(file, format, opts).with_context(|| format!("cannot derive a profile from {}", input.display()))?;
     let resolved = derived.report.format.parse().unwrap_or(format);
     let out_str = output.map(|o| o.display().to_string());
     let command = derive_command(&input.display().to_string(), resolved, opts, out_str.as_deref());

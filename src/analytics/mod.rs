@@ -1,7 +1,7 @@
 //! Deriving usage profiles from recorded analytics: a Mixpanel raw export or a Keen.io extraction in, a
 //! [`Profile`] for one time-of-day window out, with a report of what was read.
 //!
-//! The input is streamed (see `mixpanel` and `keen` for what each format costs in memory) through a SHA-256 so the
+//! The input is streamed (see `mixpanel` and `keen` for what each format costs in memory) through a SHA-256, so the
 //! written profile names exactly the file it came from. Sessions are rebuilt per lamp with an inactivity gap
 //! (`sessions`), and only sessions starting in the window count. Bad input is judged, not trusted: malformed lines
 //! are counted with their numbers and fail the derivation only past a threshold ([`DeriveOptions::max_bad_lines`]
@@ -250,14 +250,29 @@ impl Ctx {
     }
 }
 
-/// A `BufRead` that hashes and counts what is consumed through it.
+/// A buffered reader that hashes and counts every byte it reads from `inner`. Bytes are hashed when read in, in
+/// blocks (cheap even when serde_json then takes them one at a time); `derive` reads to the end, so the hash is the
+/// whole file's.
 struct Hashing<R> {
     inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
     hasher: Sha256,
     bytes: u64,
 }
 
-impl<R: BufRead> Read for Hashing<R> {
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Hashing { inner, buf: vec![0; 1 << 16].into_boxed_slice(), pos: 0, end: 0, hasher: Sha256::new(), bytes: 0 }
+    }
+
+    fn hex_digest(self) -> String {
+        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = {
             let buf = self.fill_buf()?;
@@ -270,25 +285,31 @@ impl<R: BufRead> Read for Hashing<R> {
     }
 }
 
-impl<R: BufRead> BufRead for Hashing<R> {
+impl<R: Read> BufRead for Hashing<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-    fn consume(&mut self, amt: usize) {
-        if amt > 0 {
-            if let Ok(buf) = self.inner.fill_buf() {
-                self.hasher.update(&buf[..amt.min(buf.len())]);
-            }
-            self.bytes += amt as u64;
+        if self.pos == self.end {
+            let n = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            self.hasher.update(&self.buf[..n]);
+            self.bytes += n as u64;
+            (self.pos, self.end) = (0, n);
         }
-        self.inner.consume(amt);
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.end);
     }
 }
 
 /// Derives a profile for `opts.window` from an export.
-pub fn derive(reader: impl BufRead, format: Format, opts: &DeriveOptions) -> Result<Derived, DeriveError> {
+pub fn derive(reader: impl Read, format: Format, opts: &DeriveOptions) -> Result<Derived, DeriveError> {
     let window = check_options(opts)?;
-    let mut input = Hashing { inner: reader, hasher: Sha256::new(), bytes: 0 };
+    let mut input = Hashing::new(reader);
     let format = resolve(&mut input, format)?;
     let gap = opts.inactivity_gap.as_secs_f64();
     let mut ctx = Ctx {
@@ -312,8 +333,8 @@ pub fn derive(reader: impl BufRead, format: Format, opts: &DeriveOptions) -> Res
             examples: c.bad_examples.clone(),
         });
     }
-    let sha256 = input.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    build::build(ctx, opts, window, format, sha256, input.bytes)
+    let bytes = input.bytes;
+    build::build(ctx, opts, window, format, input.hex_digest(), bytes)
 }
 
 fn check_options(opts: &DeriveOptions) -> Result<Window, DeriveError> {

@@ -7,8 +7,9 @@
 //! entry per lamp process and per open session, so memory is O(lamps + open sessions), never O(run length).
 //!
 //! Reproducible: the same profile, [`Params`] and seed give the same actions; every lamp draws from its own RNG
-//! (ChaCha, seeded from the run seed mixed with the lamp index, identical on 32- and 64-bit lamps), so lamp 7 does
-//! the same whether the run has 10 lamps or 4000.
+//! (rand's `StdRng`, ChaCha12, seeded from the run seed mixed with the lamp index: the same on 32- and 64-bit lamps,
+//! unlike `SmallRng`; a rand upgrade may change it, so Cargo.lock pins it), so lamp 7 does the same whether the run
+//! has 10 lamps or 4000.
 //!
 //! Time: `speed` runs the *profile clock* faster (arrivals, churn and the hour of day advance `speed` times faster),
 //! but what people and pages do inside a session stays wall-clock: think times, the 100 ms drag throttle and offline
