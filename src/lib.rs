@@ -16,5 +16,6 @@ pub mod lamp;
 pub mod led;
 pub mod loadtest;
 pub mod mqtt;
+pub mod selftest;
 pub mod store;
 pub mod web;
