@@ -115,13 +115,8 @@ pub fn selftest(config: Option<&Path>, args: SelftestArgs) -> ExitCode {
         }
     };
     let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &selftest::report::json(&report))
-            .map_err(std::io::Error::from)
-            .and_then(|_| writeln!(out))
-    } else {
-        selftest::report::table(&report, &mut out)
-    };
+    let written =
+        if args.json { selftest::report::json(&report, &mut out) } else { selftest::report::table(&report, &mut out) };
     if let Err(e) = written.and_then(|_| out.flush()) {
         eprintln!("lampi-agent selftest: cannot write the report: {e}");
         return ExitCode::from(EXIT_FAILED);

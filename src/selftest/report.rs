@@ -1,11 +1,11 @@
 //! How a self-test run is shown: an aligned table for a person (each hint on its own line under its check, so long
 //! details do not push it off the screen) and one JSON document for Ansible. Both are pure: they take a [`Report`]
-//! and write to any `impl Write` / return a value, so they are tested against pinned text.
+//! and write to any `impl Write`, so they are tested against pinned text.
 
 use std::io::{self, Write};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::{Check, Report, Status};
 
@@ -65,22 +65,49 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
-/// The JSON document: `{"ok", "device_id", "version", "duration_ms", "checks": [{name, status, duration_ms, detail,
-/// hint}]}`; `hint` is null when there is none.
-pub fn json(r: &Report) -> Value {
-    json!({
-        "ok": r.ok(),
-        "device_id": r.device_id,
-        "version": env!("CARGO_PKG_VERSION"),
-        "duration_ms": millis(r.duration),
-        "checks": r.outcomes.iter().map(|o| json!({
-            "name": o.check.name(),
-            "status": o.verdict.status.as_str(),
-            "duration_ms": millis(o.verdict.duration),
-            "detail": o.verdict.detail,
-            "hint": o.verdict.hint,
-        })).collect::<Vec<_>>(),
-    })
+/// The JSON document (fields in this order): `hint` is null when there is none.
+#[derive(Debug, Serialize)]
+pub struct Document<'a> {
+    pub ok: bool,
+    pub device_id: Option<&'a str>,
+    pub version: &'static str,
+    pub duration_ms: f64,
+    pub checks: Vec<CheckEntry<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckEntry<'a> {
+    pub name: &'static str,
+    pub status: &'static str,
+    pub duration_ms: f64,
+    pub detail: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+pub fn document(r: &Report) -> Document<'_> {
+    Document {
+        ok: r.ok(),
+        device_id: r.device_id.as_deref(),
+        version: env!("CARGO_PKG_VERSION"),
+        duration_ms: millis(r.duration),
+        checks: r
+            .outcomes
+            .iter()
+            .map(|o| CheckEntry {
+                name: o.check.name(),
+                status: o.verdict.status.as_str(),
+                duration_ms: millis(o.verdict.duration),
+                detail: &o.verdict.detail,
+                hint: o.verdict.hint.as_deref(),
+            })
+            .collect(),
+    }
+}
+
+/// The JSON document, pretty-printed, with a final newline.
+pub fn json(r: &Report, w: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, &document(r))?;
+    writeln!(w)
 }
 
 #[cfg(test)]
@@ -128,9 +155,13 @@ lamp b827eb08451e: NOT READY (broker): 1 passed, 1 failed, 1 skipped in 1.30 s
 
     #[test]
     fn the_json_has_one_entry_per_check_and_ok_false_on_a_failure() {
-        let v = json(&report());
-        assert_eq!(v["ok"], false);
-        assert_eq!(v["device_id"], "b827eb08451e");
+        use serde_json::{json, Value};
+        let mut out = Vec::new();
+        json(&report(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("{\n  \"ok\": false,\n  \"device_id\": \"b827eb08451e\",\n"), "{text}");
+        assert!(text.ends_with("}\n"));
+        let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["duration_ms"], 1300.0);
         let checks = v["checks"].as_array().unwrap();
         assert_eq!(checks.len(), 3);
