@@ -1,13 +1,15 @@
 //! The edges of each mode: tracing set-up, the tokio runtime, signals, systemd notification, and turning library
 //! results into exit codes. The modes' logic lives in their own modules; this file only wires them to the process.
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{DemoArgs, EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use crate::cli::{DemoArgs, SelftestArgs, EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use crate::config::Settings;
-use crate::{daemon, identity, led};
+use crate::{daemon, identity, led, selftest};
 
 /// Structured logs to stderr (journald keeps them). `-v` raises the level; RUST_LOG overrides.
 pub fn init_tracing(verbose: u8, quiet: bool) {
@@ -171,4 +173,35 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         eprintln!("lampi-agent demo: this build has no embedded broker (built without the `demo-broker` feature)");
         ExitCode::from(crate::cli::EXIT_USAGE)
     }
+}
+
+/// `lampi-agent selftest`: load the config (a bad one is a FAIL on `config` and exit 78, with every problem on
+/// stderr too), run the chosen checks, print the table or the JSON, exit 0 when nothing failed, else 1.
+pub fn selftest(config: Option<&Path>, args: SelftestArgs) -> ExitCode {
+    let checks = selftest::select(&args.only, &args.skip);
+    let (report, code) = match crate::cli::load_settings(config) {
+        Err(e) => {
+            let _ = crate::cli::config_error(&e);
+            (selftest::config_failed(&e, config), EXIT_CONFIG)
+        }
+        Ok(settings) => {
+            let opts = selftest::Options {
+                checks,
+                timeout: args.timeout.unwrap_or(settings.selftest.timeout),
+                config_path: config.map(Path::to_path_buf),
+            };
+            tracing::debug!(bound = ?selftest::bound(&settings, &opts), "self-test starting");
+            let report = runtime().block_on(selftest::run(&settings, &opts));
+            let code = if report.ok() { EXIT_OK } else { EXIT_FAILED };
+            (report, code)
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written =
+        if args.json { selftest::report::json(&report, &mut out) } else { selftest::report::table(&report, &mut out) };
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        eprintln!("lampi-agent selftest: cannot write the report: {e}");
+        return ExitCode::from(EXIT_FAILED);
+    }
+    ExitCode::from(code)
 }

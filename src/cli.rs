@@ -47,8 +47,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Replay analytics-derived usage against the Django site and the broker, and record latency
     Loadtest(Box<LoadtestArgs>),
-    /// Check that this lamp is fit: config, LED, broker, web site, clock, disk
-    Selftest,
+    /// Check that this lamp is ready: config, identity, LED, lamp service, broker, web site, clock, disk
+    Selftest(SelftestArgs),
     /// Usage profiles: derive from analytics exports, show
     Profile,
     /// Merge and plot load-test runs
@@ -137,6 +137,30 @@ pub struct DemoArgs {
     pub transition: Option<std::time::Duration>,
 }
 
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Print one JSON document (for Ansible) instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Run only these checks (comma separated or repeated): config, identity, led, service, broker, web, clock, disk
+    #[arg(long, value_delimiter = ',', value_parser = crate::selftest::Check::parse, value_name = "CHECKS")]
+    pub only: Vec<crate::selftest::Check>,
+    /// Leave these checks out (comma separated or repeated)
+    #[arg(long, value_delimiter = ',', value_parser = crate::selftest::Check::parse, value_name = "CHECKS")]
+    pub skip: Vec<crate::selftest::Check>,
+    /// Time limit for each check (e.g. "2s") [default: selftest.timeout from the config, 5s]
+    #[arg(long, value_parser = positive_duration, value_name = "DURATION")]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a config file (default: the one `run` would use) and print the settings it gives
@@ -163,7 +187,14 @@ pub fn load_settings(explicit: Option<&Path>) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
-fn config_error(e: &ConfigError) -> ExitCode {
+impl Cli {
+    /// Logging by default: `info`, except `selftest`, whose table is the output (`warn` unless `-v`).
+    pub fn quiet_logs(&self) -> bool {
+        self.quiet || (self.verbose == 0 && matches!(self.command, Command::Selftest(_)))
+    }
+}
+
+pub(crate) fn config_error(e: &ConfigError) -> ExitCode {
     eprintln!("lampi-agent: config error in {e}");
     ExitCode::from(EXIT_CONFIG)
 }
@@ -189,7 +220,8 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(EXIT_OK)
         }
         Command::Loadtest(args) => with_settings(cli.config.as_deref(), |s| crate::app::loadtest(s, *args)),
-        Command::Selftest | Command::Profile | Command::Report => {
+        Command::Selftest(args) => crate::app::selftest(cli.config.as_deref(), args),
+        Command::Profile | Command::Report => {
             eprintln!("lampi-agent: this mode is not built yet");
             ExitCode::from(EXIT_USAGE)
         }
@@ -249,6 +281,25 @@ mod tests {
         assert_eq!(a.interval, std::time::Duration::from_secs(1));
         assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--start-at", "tonight"]).is_err());
         assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--devices", "-3"]).is_err());
+    }
+
+    #[test]
+    fn selftest_checks_are_named_comma_separated_or_repeated() {
+        use crate::selftest::Check;
+        let cli = Cli::try_parse_from(["lampi-agent", "selftest", "--only", "broker,web", "--only", "disk", "--json"])
+            .unwrap();
+        let Command::Selftest(a) = &cli.command else { panic!() };
+        assert_eq!(a.only, vec![Check::Broker, Check::Web, Check::Disk]);
+        assert!(a.json && a.skip.is_empty() && a.timeout.is_none());
+        assert!(cli.quiet_logs());
+        let cli = Cli::try_parse_from(["lampi-agent", "-v", "selftest", "--skip", "led", "--timeout", "2s"]).unwrap();
+        let Command::Selftest(a) = &cli.command else { panic!() };
+        assert_eq!((a.skip.as_slice(), a.timeout), (&[Check::Led][..], Some(std::time::Duration::from_secs(2))));
+        assert!(!cli.quiet_logs());
+        let err = Cli::try_parse_from(["lampi-agent", "selftest", "--only", "broker,leds"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_USAGE));
+        assert!(err.to_string().contains("expected one of config, identity, led, service, broker, web, clock, disk"));
+        assert!(Cli::try_parse_from(["lampi-agent", "selftest", "--timeout", "0s"]).is_err());
     }
 
     #[test]

@@ -20,5 +20,6 @@ pub mod metrics;
 pub mod mqtt;
 pub mod profile;
 pub mod schedule;
+pub mod selftest;
 pub mod store;
 pub mod web;

@@ -4,6 +4,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = lampi_agent::cli::Cli::parse();
-    lampi_agent::app::init_tracing(cli.verbose, cli.quiet);
+    lampi_agent::app::init_tracing(cli.verbose, cli.quiet_logs());
     lampi_agent::cli::run(cli)
 }

@@ -24,10 +24,9 @@ pub struct Rppal {
 }
 
 fn hardware_channel(pin: u8) -> Option<PwmChannel> {
-    match pin {
-        12 | 18 => Some(PwmChannel::Pwm0),
-        13 | 19 => Some(PwmChannel::Pwm1),
-        _ => None,
+    match super::hardware_pwm_channel(pin)? {
+        0 => Some(PwmChannel::Pwm0),
+        _ => Some(PwmChannel::Pwm1),
     }
 }
 
@@ -101,7 +100,8 @@ impl Led for Rppal {
                 pin,
                 drive: match d {
                     Drive::Soft(_) => "software PWM".into(),
-                    Drive::Hard(_, ch) => format!("hardware {ch}"),
+                    Drive::Hard(_, PwmChannel::Pwm0) => "hardware PWM0".into(),
+                    Drive::Hard(..) => "hardware PWM1".into(),
                 },
             })
             .collect()

@@ -8,7 +8,7 @@
 mod gpio;
 pub mod sim;
 
-use crate::config::{self, Backend};
+use crate::config::{self, Backend, PwmMode};
 use crate::lamp::colour::Duties;
 
 pub use sim::Sim;
@@ -66,6 +66,46 @@ pub fn is_raspberry_pi() -> bool {
         .any(|p| std::fs::read_to_string(p).is_ok_and(|m| m.contains("Raspberry Pi")))
 }
 
+/// The hardware PWM channel a pin can use on Pis before the Pi 5 (GPIO12/18 -> PWM0, GPIO13/19 -> PWM1), if any.
+pub fn hardware_pwm_channel(pin: u8) -> Option<u8> {
+    match pin {
+        12 | 18 => Some(0),
+        13 | 19 => Some(1),
+        _ => None,
+    }
+}
+
+/// How [`open`] would drive each colour with this config, without touching a pin: the backend's name and the
+/// channels. For the self-test when the lamp service holds the pins. Two pins on one hardware channel: the first
+/// gets it, as the rppal backend does.
+pub fn plan(cfg: &config::Led, on_pi: bool) -> (&'static str, Vec<Channel>) {
+    let rppal = match cfg.backend {
+        Backend::Rppal => true,
+        Backend::Sim => false,
+        Backend::Auto => on_pi,
+    };
+    if !rppal {
+        return ("sim", Sim::new(cfg.pins).channels());
+    }
+    let mut used = Vec::new();
+    let channels = COLOURS
+        .iter()
+        .zip(cfg.pins)
+        .map(|(colour, pin)| {
+            let hw = hardware_pwm_channel(pin).filter(|n| cfg.pwm == PwmMode::Auto && !used.contains(n));
+            let drive = match hw {
+                Some(n) => {
+                    used.push(n);
+                    format!("hardware PWM{n}")
+                }
+                None => "software PWM".to_string(),
+            };
+            Channel { colour, pin, drive }
+        })
+        .collect();
+    ("rppal", channels)
+}
+
 /// Opens the configured backend. `auto` picks rppal on a Raspberry Pi and sim elsewhere, and logs which.
 pub fn open(cfg: &config::Led) -> Result<Box<dyn Led>, LedError> {
     let backend = match cfg.backend {
@@ -93,4 +133,29 @@ fn open_gpio(cfg: &config::Led) -> Result<Box<dyn Led>, LedError> {
 #[cfg(not(all(feature = "gpio", target_os = "linux")))]
 fn open_gpio(_cfg: &config::Led) -> Result<Box<dyn Led>, LedError> {
     Err(LedError::Unsupported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn led(text: &str) -> config::Led {
+        config::Settings::from_toml(text, "t", &|_| None).unwrap().led
+    }
+
+    #[test]
+    fn the_plan_shows_which_pins_get_hardware_pwm() {
+        let (name, ch) = plan(&led("[led]\nbackend = \"rppal\"\npwm = \"auto\"\n"), false);
+        assert_eq!(name, "rppal");
+        let drives: Vec<_> = ch.iter().map(|c| (c.colour, c.pin, c.drive.as_str())).collect();
+        // LAMPI: red GPIO19 takes PWM1; green GPIO26 has none; blue GPIO13 would share PWM1, so software.
+        assert_eq!(
+            drives,
+            vec![("red", 19, "hardware PWM1"), ("green", 26, "software PWM"), ("blue", 13, "software PWM")]
+        );
+        let (_, soft) = plan(&led("[led]\nbackend = \"auto\"\n"), true);
+        assert!(soft.iter().all(|c| c.drive == "software PWM"));
+        let (name, sim) = plan(&led("[led]\nbackend = \"auto\"\n"), false);
+        assert_eq!((name, sim[1].drive.as_str()), ("sim", "simulated"));
+    }
 }

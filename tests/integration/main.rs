@@ -5,5 +5,6 @@ mod support;
 
 mod cli_config;
 mod run_mode;
+mod selftest;
 mod systemd_unit;
 mod web_client;
