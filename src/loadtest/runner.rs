@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::sample::{self, Samples};
 use super::vlamp::{Link, Owner, Responder};
-use crate::lamp::{Command, Level};
+use crate::lamp::{Command, Level, State};
 use crate::profile::Interface;
 use crate::schedule::{Action, ActionKind, Page, Patch};
 use crate::web::Session;
@@ -177,11 +177,11 @@ impl LampTask {
                 if !self.targets.internal_responder {
                     self.counters.skipped_churn.fetch_add(1, Ordering::Relaxed);
                 } else if let Some(r) = self.responder.take() {
-                    r.close().await;
+                    let state = r.close().await.unwrap_or_default();
                     let (link, id, out) = (self.link.clone(), self.client_id(), self.out.clone());
                     self.revival = Some(tokio::spawn(async move {
                         tokio::time::sleep(offline).await;
-                        Responder::start(&link, &id, Instant::now(), &out)
+                        Responder::start(&link, &id, state, Instant::now(), &out)
                     }));
                 }
             }
@@ -210,7 +210,7 @@ impl LampTask {
             let delay = self.targets.ramp_up.mul_f64(f64::from(n % 10_000) / 10_000.0);
             let at = Instant::now() + delay;
             tokio::time::sleep_until(at).await;
-            self.responder = Some(Responder::start(&self.link, &self.client_id(), at, &self.out));
+            self.responder = Some(Responder::start(&self.link, &self.client_id(), State::default(), at, &self.out));
         }
         loop {
             let next = tokio::select! {

@@ -284,14 +284,14 @@ impl Owner {
 
 /// The lamp's side, inside the load run: answers `set_config` as `lampi-agent run` would.
 pub struct Responder {
-    task: JoinHandle<()>,
+    task: JoinHandle<State>,
     ui: mpsc::UnboundedSender<Command>,
     client: AsyncClient,
 }
 
 impl Responder {
     /// Connects (timed from `intended` as `connect`), announces itself as the lamp does and answers commands.
-    pub fn start(link: &Link, client_id: &str, intended: Instant, out: &Samples) -> Responder {
+    pub fn start(link: &Link, client_id: &str, state: State, intended: Instant, out: &Samples) -> Responder {
         let mut o = link.options.clone();
         o.set_client_id(client_id.to_string());
         o.set_last_will(crate::mqtt::will(&link.topics));
@@ -309,7 +309,7 @@ impl Responder {
             codec::encode_changed(&State::default(), "lamp_service"),
         );
         let loop_task = tokio::spawn(drive(ev, waiting.clone(), out.clone(), None, Some(pub_tx), link.timeout));
-        let task = tokio::spawn(respond(client.clone(), topics, waiting, out.clone(), pub_rx, ui_rx, loop_task));
+        let task = tokio::spawn(respond(client.clone(), topics, state, waiting, out.clone(), pub_rx, ui_rx, loop_task));
         Responder { task, ui: ui_tx, client }
     }
 
@@ -318,23 +318,25 @@ impl Responder {
         let _ = self.ui.send(cmd);
     }
 
-    pub async fn close(self) {
+    /// Disconnects; returns the lamp's state, which it keeps across reconnects as the real lamp does.
+    pub async fn close(self) -> Option<State> {
         let _ = self.client.try_disconnect();
         drop(self.ui);
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.task).await;
+        tokio::time::timeout(Duration::from_millis(1000), self.task).await.ok().and_then(Result::ok)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn respond(
     client: AsyncClient,
     topics: Topics,
+    mut state: State,
     waiting: Arc<Mutex<Waiting>>,
     out: Samples,
     mut incoming: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
     mut ui: mpsc::UnboundedReceiver<Command>,
     loop_task: JoinHandle<()>,
-) {
-    let mut state = State::default();
+) -> State {
     loop {
         let (cmd, timed) = tokio::select! {
             m = incoming.recv() => match m {
@@ -364,4 +366,5 @@ async fn respond(
     if tokio::time::timeout(Duration::from_millis(500), &mut loop_task).await.is_err() {
         loop_task.abort();
     }
+    state
 }
