@@ -221,6 +221,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut saturated = 0u32;
+    let mut own = OwnUse::default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     loop {
         tokio::select! {
@@ -239,6 +240,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
                 let report = recording.rec.roll(Instant::now().into_std());
                 let sys = sampler.as_mut().map(|s| s.sample(opts.interval.as_secs_f64()));
                 let sys = sys.unwrap_or(system::Interval { cpu: [0.0; 6], mem: [0.0; 11], nets: vec![], load: [0.0; 6], own_cpu: 0.0, own_rss_kb: 0 });
+                own.add(&sys);
                 if sys.own_cpu > 90.0 * cores.min(2.0) {
                     saturated += 1;
                     tracing::warn!("the load generator itself is saturated ({:.0}% CPU): figures now measure this host, not the target; use fewer --devices per host", sys.own_cpu);
@@ -267,7 +269,14 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let interrupted = *stop.borrow();
     let totals = recording.rec.totals();
     let summary = metrics::summary::summarize(totals);
-    let notes = notes(&counters, saturated, interrupted);
+    let mut notes = notes(&counters, saturated, interrupted);
+    notes.push(format!(
+        "load generator: CPU mean {:.0}% (max {:.0}%) of one core, {} cores; RSS max {:.1} MB",
+        own.cpu_sum / f64::from(own.n.max(1)),
+        own.cpu_max,
+        cores,
+        own.rss_max_kb as f64 / 1024.0
+    ));
     let text = format!("{}\n{}", metrics::summary::table(&summary), notes.join("\n"));
     println!("{text}");
     println!("results in {}", opts.out.display());
@@ -279,10 +288,34 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         "not_started": counters.not_started.load(Ordering::Relaxed),
         "skipped_churn": counters.skipped_churn.load(Ordering::Relaxed),
         "generator_saturated_intervals": saturated,
+        "generator": {
+            "cpu_mean_pct": (own.cpu_sum / f64::from(own.n.max(1)) * 10.0).round() / 10.0,
+            "cpu_max_pct": (own.cpu_max * 10.0).round() / 10.0,
+            "rss_max_mb": (own.rss_max_kb as f64 / 102.4).round() / 10.0,
+            "cores": cores,
+        },
         "results": summary,
     });
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")?;
     Ok(if interrupted { Ending::Interrupted } else { Ending::Completed })
+}
+
+/// The load generator's own CPU (percent of one core) and memory over the run.
+#[derive(Default)]
+struct OwnUse {
+    n: u32,
+    cpu_sum: f64,
+    cpu_max: f64,
+    rss_max_kb: u64,
+}
+
+impl OwnUse {
+    fn add(&mut self, i: &system::Interval) {
+        self.n += 1;
+        self.cpu_sum += i.own_cpu;
+        self.cpu_max = self.cpu_max.max(i.own_cpu);
+        self.rss_max_kb = self.rss_max_kb.max(i.own_rss_kb);
+    }
 }
 
 fn notes(c: &Counters, saturated: u32, interrupted: bool) -> Vec<String> {
