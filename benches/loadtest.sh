@@ -49,9 +49,10 @@ rows = [l.split(";") for l in open(f"{d}/broker.csv") if not l.startswith("#")]
 peak = max((float(x[4]) for x in rows if len(x) > 4 and x[4]), default=0.0)
 g = s["generator"]
 print(f"MQTT: {lamps} lamps, {el:.0f} s: {sent/el:,.0f} publishes/s from the generator "
-      f"(set_config {pub/el:,.0f}/s + answers + touchscreen {chg/el:,.0f}/s); broker $SYS publish/received peak {peak/60:,.0f}/s (1-min avg)")
+      f"(set_config {pub/el:,.0f}/s + answers + touchscreen {chg/el:,.0f}/s); broker $SYS: up to {peak/60:,.0f} MQTT packets/s received (1-min average, all packet types)")
 print(f"  round trip ms: p50 {lat.get('p50')}  p90 {lat.get('p90')}  p99 {lat.get('p99')}  max {lat.get('max')}; "
-      f"failures {r['aggregated']['failures']} of {r['aggregated']['count']}; late starts p99 {(r['aggregated'].get('lateness_ms') or {}).get('p99')} ms")
+      f"failures {r['aggregated']['failures']} of {r['aggregated']['count']}; late starts p99 {(r['aggregated'].get('lateness_ms') or {}).get('p99')} ms; "
+      f"not started {s['not_started']} of {s['dispatched']}")
 print(f"  generator: CPU mean {g['cpu_mean_pct']}% max {g['cpu_max_pct']}% of one core; RSS max {g['rss_max_mb']} MB; "
       f"saturated intervals {s['generator_saturated_intervals']}")
 PY

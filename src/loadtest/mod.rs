@@ -196,6 +196,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         internal_responder: opts.internal_responder,
         timeout: opts.timeout,
         ramp_up: opts.params.ramp_up,
+        hard_stop: start + opts.params.duration + opts.timeout,
     };
     let latest = Arc::new(Mutex::new(Default::default()));
     let watcher = opts.broker_sys.then(|| {

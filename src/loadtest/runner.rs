@@ -46,6 +46,9 @@ pub struct Targets {
     pub timeout: Duration,
     /// Responder connections are spread over this long from the start.
     pub ramp_up: Duration,
+    /// After this, a lamp starts nothing more from its backlog (an overloaded target must not stretch a run
+    /// without bound): the schedule's end plus one timeout of grace.
+    pub hard_stop: Instant,
 }
 
 /// Counts the console and the summary report alongside the samples.
@@ -219,6 +222,10 @@ impl LampTask {
                 a = rx.recv() => a,
             };
             let Some((action, intended)) = next else { break };
+            if Instant::now() > self.targets.hard_stop {
+                self.counters.not_started.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             self.act(action, intended).await;
         }
         if !*stop.borrow() {
