@@ -8,6 +8,7 @@
 //! use while idle and while serving.
 
 #[path = "../tests/support/mosquitto.rs"]
+#[allow(dead_code)]
 mod mosquitto;
 
 use std::process::{Command, Stdio};

@@ -206,16 +206,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     });
     let counters = Arc::new(Counters::default());
     let (samples, mut rx) = sample::Samples::channel(1 << 16);
-    let mut runner = tokio::spawn(runner::run(
-        schedule,
-        lamps,
-        targets,
-        start,
-        samples,
-        counters.clone(),
-        stop.clone(),
-        opts.timeout,
-    ));
+    let mut runner =
+        tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
 
     let mut recording = Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() };
     let mut sampler = system::Sampler::new();
@@ -246,8 +238,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
                     saturated += 1;
                     tracing::warn!("the load generator itself is saturated ({:.0}% CPU): figures now measure this host, not the target; use fewer --devices per host", sys.own_cpu);
                 }
-                let row = |_host: &str, i: u64, t: &str| broker_sys::row(&settings.mqtt.host, i, t, &latest.lock().unwrap());
-                out.interval(&report, recording.rec.totals(), counters.active.load(Ordering::Relaxed), &sys, Some(&row))?;
+                let latest = latest.lock().unwrap().clone();
+                out.interval(&report, recording.rec.totals(), counters.active.load(Ordering::Relaxed), &sys, Some((&settings.mqtt.host, &latest)))?;
                 let line = metrics::summary::progress(start.elapsed(), &report, recording.rec.totals());
                 if tty { eprint!("\r\x1b[2K{line}"); } else { eprintln!("{line}"); }
             }

@@ -77,14 +77,15 @@ impl Output {
         totals: &Totals,
         users: u64,
         sys: &system::Interval,
-        broker_row: Option<&dyn Fn(&str, u64, &str) -> String>,
+        broker: Option<(&str, &std::collections::BTreeMap<String, String>)>,
     ) -> io::Result<()> {
         self.latency.write(report)?;
         self.history.write(report, totals, users)?;
         self.hlog.write(report).map_err(io::Error::other)?;
         self.system.write(&self.host, self.interval_secs, report.end(), sys)?;
-        if let (Some(b), Some(row)) = (self.broker.as_mut(), broker_row) {
-            let line = row(&self.host, self.interval_secs, &system::sadf_time(report.end()));
+        if let (Some(b), Some((broker_host, latest))) = (self.broker.as_mut(), broker) {
+            let line =
+                super::broker_sys::row(broker_host, self.interval_secs, &system::sadf_time(report.end()), latest);
             super::broker_sys::write_row(b, &line)?;
         }
         Ok(())

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -89,7 +89,8 @@ struct LampTask {
     /// The session the current action belongs to.
     session: u64,
     responder: Option<Responder>,
-    revival: Option<JoinHandle<Responder>>,
+    /// During connection churn: the responder that comes back after its time offline.
+    revival: Option<(JoinHandle<()>, oneshot::Receiver<Responder>)>,
 }
 
 impl LampTask {
@@ -141,9 +142,11 @@ impl LampTask {
     }
 
     fn responder(&mut self) -> Option<&Responder> {
-        if self.revival.as_ref().is_some_and(JoinHandle::is_finished) {
-            let handle = self.revival.take().unwrap();
-            self.responder = futures_now(handle);
+        if let Some((_, rx)) = self.revival.as_mut() {
+            if let Ok(r) = rx.try_recv() {
+                self.responder = Some(r);
+                self.revival = None;
+            }
         }
         self.responder.as_ref()
     }
@@ -182,10 +185,12 @@ impl LampTask {
                 } else if let Some(r) = self.responder.take() {
                     let state = r.close().await.unwrap_or_default();
                     let (link, id, out) = (self.link.clone(), self.client_id(), self.out.clone());
-                    self.revival = Some(tokio::spawn(async move {
+                    let (tx, rx) = oneshot::channel();
+                    let task = tokio::spawn(async move {
                         tokio::time::sleep(offline).await;
-                        Responder::start(&link, &id, state, Instant::now(), &out)
-                    }));
+                        let _ = tx.send(Responder::start(&link, &id, state, Instant::now(), &out));
+                    });
+                    self.revival = Some((task, rx));
                 }
             }
             ActionKind::SessionEnd => {
@@ -249,24 +254,15 @@ impl LampTask {
             }
             self.counters.active.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(h) = self.revival.take() {
-            h.abort();
+        if let Some((task, mut rx)) = self.revival.take() {
+            task.abort();
+            if let Ok(r) = rx.try_recv() {
+                r.close().await;
+            }
         }
         if let Some(r) = self.responder.take() {
             r.close().await;
         }
-    }
-}
-
-/// A finished JoinHandle's value without awaiting (the caller checked `is_finished`).
-fn futures_now(h: JoinHandle<Responder>) -> Option<Responder> {
-    use std::future::Future;
-    use std::task::{Context, Poll};
-    let mut h = h;
-    let waker = std::task::Waker::noop();
-    match std::pin::Pin::new(&mut h).poll(&mut Context::from_waker(waker)) {
-        Poll::Ready(Ok(r)) => Some(r),
-        _ => None,
     }
 }
 
@@ -279,8 +275,8 @@ pub async fn run(
     out: Samples,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
 ) {
+    let grace = targets.timeout;
     let mut senders = Vec::with_capacity(lamps.len());
     let mut tasks = Vec::with_capacity(lamps.len());
     let (lamp_stop_tx, lamp_stop) = watch::channel(false);
@@ -336,7 +332,6 @@ pub async fn run(
             _ = stop.changed() => {}
         }
         let _ = lamp_stop_tx.send(true);
-        let _ = grace;
     }
     for t in tasks {
         if !t.is_finished() {

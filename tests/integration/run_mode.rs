@@ -204,7 +204,7 @@ async fn sigterm_says_goodbye_turns_the_led_off_and_exits_0_within_2s() {
     assert!(m.retain || m.text() == "0");
     let log = lamp.log();
     assert!(log.contains("published \"0\""), "{log}");
-    let last_led = log.lines().filter(|l| l.contains("sim LED")).last().unwrap_or_default();
+    let last_led = log.lines().rfind(|l| l.contains("sim LED")).unwrap_or_default();
     assert!(last_led.contains("r=0.0000 g=0.0000 b=0.0000"), "LED not turned off last: {last_led}\n{log}");
 }
 
