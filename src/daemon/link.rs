@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use rumqttc::{Event, EventLoop, Outgoing, Packet};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
 use crate::backoff::Backoff;
@@ -14,21 +14,34 @@ use crate::backoff::Backoff;
 #[derive(Debug)]
 pub enum LinkEvent {
     Connected,
-    Publish { topic: String, payload: bytes::Bytes },
-    PubComp,
+    Publish {
+        topic: String,
+        payload: bytes::Bytes,
+    },
+    /// An UNSUBACK: the daemon's shutdown uses an unsubscribe as an ordering marker behind its last publish.
+    UnsubAck,
     Disconnected,
 }
 
-pub async fn drive(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, min: Duration, max: Duration) {
+/// Polls the event loop; `inflight` always holds rumqttc's count of publishes awaiting their acknowledgement.
+pub async fn drive(
+    mut eventloop: EventLoop,
+    tx: mpsc::Sender<LinkEvent>,
+    inflight: watch::Sender<u16>,
+    min: Duration,
+    max: Duration,
+) {
     let mut backoff = Backoff::new(min, max);
     loop {
-        let ev = match eventloop.poll().await {
+        let polled = eventloop.poll().await;
+        inflight.send_replace(eventloop.state.inflight());
+        let ev = match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
                 LinkEvent::Connected
             }
             Ok(Event::Incoming(Packet::Publish(p))) => LinkEvent::Publish { topic: p.topic, payload: p.payload },
-            Ok(Event::Incoming(Packet::PubComp(_))) => LinkEvent::PubComp,
+            Ok(Event::Incoming(Packet::UnsubAck(_))) => LinkEvent::UnsubAck,
             Ok(Event::Outgoing(Outgoing::Disconnect)) => LinkEvent::Disconnected,
             Ok(_) => continue,
             Err(e) => {

@@ -91,8 +91,9 @@ pub async fn run(
 
     let (client, eventloop) = mqtt::client(options, 64);
     let (events_tx, events) = mpsc::channel(256);
-    let link_task =
-        tokio::spawn(link::drive(eventloop, events_tx, settings.mqtt.reconnect_min, settings.mqtt.reconnect_max));
+    let (inflight_tx, inflight) = watch::channel(0u16);
+    let (min, max) = (settings.mqtt.reconnect_min, settings.mqtt.reconnect_max);
+    let link_task = tokio::spawn(link::drive(eventloop, events_tx, inflight_tx, min, max));
     let mut lamp = Logic { client, topics, state, gamma, led: led_tx, store: store_tx, summary: Summary::default() };
     let mut events = events;
     tokio::pin!(shutdown);
@@ -108,7 +109,7 @@ pub async fn run(
         }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    lamp.goodbye(&mut events).await;
+    lamp.goodbye(&mut events, inflight).await;
     link_task.abort();
     let Logic { led, store, mut summary, state, .. } = lamp;
     drop(led);
@@ -163,7 +164,7 @@ impl Logic {
                 self.on_set_config(&payload).await
             }
             LinkEvent::Publish { topic, .. } => debug!(%topic, "ignoring a message on an unexpected topic"),
-            LinkEvent::PubComp | LinkEvent::Disconnected => {}
+            LinkEvent::UnsubAck | LinkEvent::Disconnected => {}
         }
     }
 
@@ -193,22 +194,28 @@ impl Logic {
         }
     }
 
-    /// Publishes `"0"` (QoS 2, retained), waits briefly for the broker to complete it, then disconnects.
-    async fn goodbye(&mut self, events: &mut mpsc::Receiver<LinkEvent>) {
-        let r = self.client.try_publish(&self.topics.connection, QoS::ExactlyOnce, true, "0");
-        if r.is_err() {
+    /// Publishes `"0"` (QoS 2, retained) and disconnects only once the broker has completed it: a DISCONNECT while
+    /// the QoS 2 exchange is open makes mosquitto drop the message, and a clean disconnect sends no will.
+    ///
+    /// Order on one connection is the proof: unsubscribing from `set_config` (a lamp that is leaving takes no more
+    /// commands) is queued behind the `"0"`; when its UNSUBACK is back, the `"0"` has reached the broker, and when
+    /// rumqttc has nothing in flight, its PUBCOMP is in too.
+    async fn goodbye(&mut self, events: &mut mpsc::Receiver<LinkEvent>, mut inflight: watch::Receiver<u16>) {
+        let queued = self.client.try_publish(&self.topics.connection, QoS::ExactlyOnce, true, "0").is_ok()
+            && self.client.try_unsubscribe(&self.topics.set_config).is_ok();
+        if !queued {
             return;
         }
         let deadline = tokio::time::Instant::now() + GOODBYE;
         let completed = tokio::time::timeout_at(deadline, async {
-            while let Some(ev) = events.recv().await {
-                match ev {
-                    LinkEvent::PubComp => return true,
-                    LinkEvent::Disconnected => return false,
-                    _ => {}
+            loop {
+                match events.recv().await {
+                    Some(LinkEvent::UnsubAck) => break,
+                    Some(LinkEvent::Disconnected) | None => return false,
+                    Some(_) => {}
                 }
             }
-            false
+            inflight.wait_for(|n| *n == 0).await.is_ok()
         })
         .await
         .unwrap_or(false);
