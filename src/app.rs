@@ -120,7 +120,11 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         first_lamp: args.first_lamp.unwrap_or(0),
         this_lamp: args.devices == 1 && args.first_lamp.is_none(),
         user_pattern: args.user_pattern,
-        internal_responder: args.responder == crate::cli::ResponderArg::Internal,
+        internal_responder: match args.responder {
+            Some(r) => r == crate::cli::ResponderArg::Internal,
+            // This lamp's own daemon answers; a simulated fleet needs simulated lamps.
+            None => !(args.devices == 1 && args.first_lamp.is_none()),
+        },
         topic_prefix: args.topic_prefix,
         out: args.out.unwrap_or_else(|| loadtest::default_out(now)),
         interval: args.interval.max(std::time::Duration::from_secs(1)),

@@ -101,9 +101,9 @@ pub struct LoadtestArgs {
     /// Skip checking that the broker and the site answer before starting
     #[arg(long)]
     pub no_preflight: bool,
-    /// Who answers set_config
-    #[arg(long, value_enum, default_value = "internal")]
-    pub responder: ResponderArg,
+    /// Who answers set_config [default: external for this lamp (--devices 1), internal when simulating many]
+    #[arg(long, value_enum)]
+    pub responder: Option<ResponderArg>,
     /// Run folder [default: lampi-loadtest-<host>-<UTC start time>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!((a.profile.as_str(), a.devices, a.seed), ("smoke", 50, Some(7)));
         assert_eq!(a.duration, std::time::Duration::from_secs(120));
         assert!(a.start_at.is_some());
-        assert_eq!(a.responder, ResponderArg::External);
+        assert_eq!(a.responder, Some(ResponderArg::External));
         assert_eq!(a.interval, std::time::Duration::from_secs(1));
         assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--start-at", "tonight"]).is_err());
         assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--devices", "-3"]).is_err());

@@ -91,6 +91,8 @@ struct LampTask {
     responder: Option<Responder>,
     /// During connection churn: the responder that comes back after its time offline.
     revival: Option<(JoinHandle<()>, oneshot::Receiver<Responder>)>,
+    /// Pages closing (waiting for their last answers).
+    closing: Vec<JoinHandle<()>>,
 }
 
 impl LampTask {
@@ -196,10 +198,15 @@ impl LampTask {
             ActionKind::SessionEnd => {
                 if let Some(v) = self.visits.remove(&a.session) {
                     if let Some(mut o) = v.owner {
-                        // The page stays open until the lamp has answered the last drag (or the timeout).
-                        o.settle(self.targets.timeout).await;
-                        o.fail_pending(&self.out, "no answer before the page closed");
-                        o.close().await;
+                        // The page stays open until the lamp has answered the last drag (or the timeout), without
+                        // holding up the lamp's other sessions.
+                        let (out, timeout) = (self.out.clone(), self.targets.timeout);
+                        self.closing.push(tokio::spawn(async move {
+                            o.settle(timeout).await;
+                            o.fail_pending(&out, "no answer before the page closed");
+                            o.close().await;
+                        }));
+                        self.closing.retain(|t| !t.is_finished());
                     }
                     self.counters.active.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -247,6 +254,9 @@ impl LampTask {
             left += 1;
         }
         self.counters.not_started.fetch_add(left, Ordering::Relaxed);
+        for t in self.closing.drain(..) {
+            let _ = t.await;
+        }
         for (_, v) in self.visits.drain() {
             if let Some(mut o) = v.owner {
                 o.fail_pending(&self.out, "no answer before the run ended");
@@ -294,6 +304,7 @@ pub async fn run(
             session: crate::schedule::NO_SESSION,
             responder: None,
             revival: None,
+            closing: Vec::new(),
         };
         tasks.push(tokio::spawn(task.run(rx, lamp_stop.clone())));
         senders.push(tx);

@@ -374,3 +374,53 @@ fn bad_profiles_and_flags_are_named() {
         run_cli(&["loadtest", "--config", cfg.to_str().unwrap(), "--broker", "nohost", "--dry-run"], &[]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn this_lamp_is_answered_by_its_own_daemon() {
+    let broker = Mosquitto::start();
+    let site = DjangoSite::start(SiteOptions { users: 2, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    // One config for the lamp: its daemon talks to the broker as the cloud sees it, and owns user_000000's lamp.
+    let cfg = dir.path().join("lamp.toml");
+    let text = crate::support::lamp::config_text(
+        broker.port(),
+        &dir.path().join("state"),
+        &format!("[web]\nurl = \"{}\"\nusername = \"user_000000\"\npassword = \"000000_resu\"\n", site.base_url()),
+    )
+    .replace("id = \"b827eb08451e\"", "id = \"1e0000000000\"")
+    .replace("reconnect_max = \"300ms\"", "reconnect_max = \"300ms\"\ntopic_prefix = \"devices/{device_id}/\"");
+    let daemon = crate::support::Lamp::start_with(dir.path(), &text, &[]);
+    daemon.wait_log("connected to the broker", Duration::from_secs(10));
+    std::fs::write(&cfg, &text).unwrap();
+    let profile = steady_profile(dir.path());
+    let out = dir.path().join("run");
+    let (code, stdout, err) = run_cli(
+        &[
+            "loadtest",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+            "--duration",
+            "6s",
+            "--rate",
+            "10",
+            "--seed",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let run: Value = serde_json::from_str(&read(&out.join("run.json"))).unwrap();
+    assert_eq!(run["responder"], "external", "--devices 1 means this lamp, answered by its own daemon");
+    assert_eq!(run["lamps_first_device"], "1e0000000000");
+    let s = summary(&out);
+    let published = op(&s, "MQTT", "publish set_config")["count"].as_u64().unwrap();
+    assert!(published > 0, "{stdout}");
+    let rt = op(&s, "MQTT", "roundtrip");
+    assert_eq!(rt["count"].as_u64(), Some(published));
+    assert_eq!(rt["failures"], 0, "every set_config answered by the daemon: {}", read(&out.join("lampi_failures.csv")));
+    assert!(daemon.log().contains("set_config applied"), "the daemon did the answering");
+}
