@@ -123,17 +123,9 @@ fn hostname() -> String {
 
 /// The default run folder: `lampi-loadtest-<host>-<UTC start>`.
 pub fn default_out(start: time::OffsetDateTime) -> PathBuf {
-    let t = start.to_offset(time::UtcOffset::UTC);
-    PathBuf::from(format!(
-        "lampi-loadtest-{}-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        hostname(),
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
+    let stamp = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = start.to_offset(time::UtcOffset::UTC).format(stamp).unwrap_or_default();
+    PathBuf::from(format!("lampi-loadtest-{}-{t}", hostname()))
 }
 
 struct Recording {
@@ -376,5 +368,11 @@ mod tests {
         assert_eq!(course_lamp(4095, "user_{i:06}").device_id, "1e0000000fff");
         assert_eq!(expand_user("owner{i}", 12), "owner12");
         assert_eq!(expand_user("plain", 3), "plain3");
+    }
+
+    #[test]
+    fn the_default_run_folder_names_host_and_utc_start() {
+        let d = default_out(time::macros::datetime!(2026-11-27 19:05:09 +01:00)).display().to_string();
+        assert!(d.starts_with("lampi-loadtest-") && d.ends_with("-20261127T180509Z"), "{d}");
     }
 }

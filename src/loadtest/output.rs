@@ -84,8 +84,12 @@ impl Output {
         self.hlog.write(report).map_err(io::Error::other)?;
         self.system.write(&self.host, self.interval_secs, report.end(), sys)?;
         if let (Some(b), Some((broker_host, latest))) = (self.broker.as_mut(), broker) {
-            let line =
-                super::broker_sys::row(broker_host, self.interval_secs, &system::sadf_time(report.end()), latest);
+            let line = super::broker_sys::row(
+                broker_host,
+                self.interval_secs,
+                &metrics::sadf::timestamp(report.end()),
+                latest,
+            );
             super::broker_sys::write_row(b, &line)?;
         }
         Ok(())

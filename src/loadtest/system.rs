@@ -215,20 +215,6 @@ impl Sampler {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC`, as sadf -d writes timestamps.
-pub fn sadf_time(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn row(w: &mut impl Write, prefix: &str, values: &[f64]) -> io::Result<()> {
     write!(w, "{prefix}")?;
     for v in values {
@@ -255,7 +241,7 @@ impl<W: Write> Writers<W> {
 
     /// Writes one interval's rows to each activity and flushes them.
     pub fn write(&mut self, host: &str, interval_secs: u64, at: time::OffsetDateTime, s: &Interval) -> io::Result<()> {
-        let p = format!("{host};{interval_secs};{}", sadf_time(at));
+        let p = format!("{host};{interval_secs};{}", crate::metrics::sadf::timestamp(at));
         row(&mut self.cpu, &format!("{p};-1"), &s.cpu)?;
         row(&mut self.mem, &p, &s.mem)?;
         for (iface, v) in &s.nets {

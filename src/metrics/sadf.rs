@@ -37,6 +37,11 @@ svc_min_ms;svc_mean_ms;svc_p50_ms;svc_p90_ms;svc_p95_ms;svc_p99_ms;svc_p999_ms;s
 late_p99_ms;late_max_ms";
 
 const TIMESTAMP: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// A wall-clock time as `sadf -d` writes it: `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn timestamp(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC).format(TIMESTAMP).unwrap_or_default()
+}
 const QUANTILES: [f64; 6] = [0.5, 0.9, 0.95, 0.99, 0.999, 1.0];
 
 /// Writes `latency.csv` incrementally: the header on creation, rows on each [`Writer::write`].
