@@ -21,6 +21,10 @@ use super::sample::{self, Op, Sample, Samples};
 use crate::lamp::{codec, Command, State};
 use crate::mqtt::Topics;
 
+/// Requests a connection may queue before `try_publish` reports it full (a failure, never a wait): a person drags
+/// at 10 messages a second, so 32 covers seconds of a stalled connection while keeping thousands of lamps small.
+const REQUESTS: usize = 32;
+
 /// Timings waiting for their answer on one connection.
 #[derive(Default)]
 struct Waiting {
@@ -193,7 +197,7 @@ impl Owner {
     pub fn connect(link: &Link, client_id: &str, intended: Instant, out: &Samples) -> Owner {
         let mut o = link.options.clone();
         o.set_client_id(client_id.to_string());
-        let (client, ev) = crate::mqtt::client(o, 256);
+        let (client, ev) = crate::mqtt::client(o, REQUESTS);
         let now = Instant::now();
         let waiting = Arc::new(Mutex::new(Waiting {
             connect: Some((intended, now)),
@@ -295,7 +299,7 @@ impl Responder {
         let mut o = link.options.clone();
         o.set_client_id(client_id.to_string());
         o.set_last_will(crate::mqtt::will(&link.topics));
-        let (client, ev) = crate::mqtt::client(o, 256);
+        let (client, ev) = crate::mqtt::client(o, REQUESTS);
         let (pub_tx, pub_rx) = mpsc::unbounded_channel();
         let (ui_tx, ui_rx) = mpsc::unbounded_channel();
         let waiting = Arc::new(Mutex::new(Waiting { connect: Some((intended, Instant::now())), ..Default::default() }));
