@@ -59,6 +59,42 @@ pub struct Counters {
     pub active: AtomicU64,
     /// Churn actions that cannot apply (an external lamp's connection is not ours to drop).
     pub skipped_churn: AtomicU64,
+    /// Actions that started more than [`LATE`] after their intended start (still done: never dropped).
+    pub late: AtomicU64,
+    /// The most an action started late, in microseconds.
+    pub max_late_us: AtomicU64,
+    /// Sessions started, per interface (by [`Interface::index`]).
+    pub sessions: [AtomicU64; 3],
+    /// Actions done, by kind (in the order of [`ACTION_NAMES`]).
+    pub actions: [AtomicU64; 6],
+}
+
+/// An action that starts later than this after its intended start is counted as late.
+pub const LATE: Duration = Duration::from_millis(100);
+
+/// The kinds of action [`Counters::actions`] counts.
+pub const ACTION_NAMES: [&str; 6] = ["login", "page", "set_config", "device_changed", "reconnect", "session_end"];
+
+fn kind_index(k: &ActionKind) -> usize {
+    match k {
+        ActionKind::Login => 0,
+        ActionKind::Page(_) => 1,
+        ActionKind::SetConfig(_) => 2,
+        ActionKind::DeviceChanged(_) => 3,
+        ActionKind::Reconnect { .. } => 4,
+        ActionKind::SessionEnd => 5,
+    }
+}
+
+impl Counters {
+    /// Counts an action starting now, `late` after its intended start.
+    fn start(&self, kind: &ActionKind, late: Duration) {
+        self.actions[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        if late > LATE {
+            self.late.fetch_add(1, Ordering::Relaxed);
+        }
+        self.max_late_us.fetch_max(late.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+    }
 }
 
 fn level(x: Option<f64>) -> Option<Level> {
@@ -146,10 +182,14 @@ impl LampTask {
     }
 
     async fn act(&mut self, a: Action, intended: Instant) {
+        self.counters.start(&a.kind, Instant::now().saturating_duration_since(intended));
         self.session = a.session;
         if a.session != crate::schedule::NO_SESSION && !self.visits.contains_key(&a.session) {
             self.visits.insert(a.session, Visit::default());
             self.counters.active.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = a.interface {
+                self.counters.sessions[i.index()].fetch_add(1, Ordering::Relaxed);
+            }
         }
         match a.kind {
             ActionKind::Login => self.login(intended).await,
