@@ -26,7 +26,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::profile::{Profile, Window};
-pub use cmd::{derive_command, profile_derive_cmd, profile_derive_cmd_at};
+pub use cmd::{derive_command, profile_derive_cmd, profile_derive_cmd_at, CmdError};
 pub use replay::Replay;
 use sessions::Sessions;
 
