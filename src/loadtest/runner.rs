@@ -250,7 +250,11 @@ impl LampTask {
             let delay = self.targets.ramp_up.mul_f64(f64::from(n % 10_000) / 10_000.0);
             let at = Instant::now() + delay;
             tokio::time::sleep_until(at).await;
-            self.responder = Some(Responder::start(&self.link, &self.client_id(), at, &self.out));
+            let responder = Responder::start(&self.link, &self.client_id(), at, &self.out);
+            // A lamp is on the broker before its owners act: the first actions wait (and count as late) until it
+            // listens, rather than publish to nobody. A responder that cannot connect shows as failed connects.
+            responder.ready(self.targets.timeout).await;
+            self.responder = Some(responder);
         }
         loop {
             let next = tokio::select! {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -34,6 +34,8 @@ struct Waiting {
     /// CONNECT or SUBSCRIBE timings waiting for their ack.
     connect: Option<(Instant, Instant)>,
     subscribe: Option<(Instant, Instant)>,
+    /// Told when a SUBACK arrives (the responder is listening from then on).
+    subscribed: Option<watch::Sender<bool>>,
 }
 
 fn failure_name(e: &ConnectionError) -> String {
@@ -107,11 +109,17 @@ async fn drive(
 ) {
     let mut sweep = tokio::time::interval(Duration::from_millis(250));
     loop {
-        let event = tokio::select! {
-            e = ev.poll() => e,
-            _ = sweep.tick() => {
-                waiting.lock().unwrap().expire(Instant::now(), timeout, &out);
-                continue;
+        // The sweep must not cancel `poll`: rumqttc's poll is not cancel-safe while it connects (a dropped connect
+        // leaves a half-open CONNECT behind, the next poll connects again under the same client id, and the broker
+        // drops one of the two), so one poll future lives until it completes.
+        let event = {
+            let poll = ev.poll();
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    e = &mut poll => break e,
+                    _ = sweep.tick() => waiting.lock().unwrap().expire(Instant::now(), timeout, &out),
+                }
             }
         };
         let pause = {
@@ -126,6 +134,9 @@ async fn drive(
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     if let Some((i, s)) = w.subscribe.take() {
                         out.send_now(ok(sample::SUBSCRIBE, i, s, 0));
+                    }
+                    if let Some(tx) = &w.subscribed {
+                        let _ = tx.send(true);
                     }
                     false
                 }
@@ -287,6 +298,7 @@ pub struct Responder {
     task: JoinHandle<()>,
     ui: mpsc::UnboundedSender<Command>,
     client: AsyncClient,
+    subscribed: watch::Receiver<bool>,
 }
 
 impl Responder {
@@ -298,7 +310,12 @@ impl Responder {
         let (client, ev) = crate::mqtt::client(o, 256);
         let (pub_tx, pub_rx) = mpsc::unbounded_channel();
         let (ui_tx, ui_rx) = mpsc::unbounded_channel();
-        let waiting = Arc::new(Mutex::new(Waiting { connect: Some((intended, Instant::now())), ..Default::default() }));
+        let (subscribed_tx, subscribed) = watch::channel(false);
+        let waiting = Arc::new(Mutex::new(Waiting {
+            connect: Some((intended, Instant::now())),
+            subscribed: Some(subscribed_tx),
+            ..Default::default()
+        }));
         let topics = link.topics.clone();
         let _ = client.try_subscribe(&topics.set_config, QoS::AtLeastOnce);
         let _ = client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1");
@@ -310,7 +327,14 @@ impl Responder {
         );
         let loop_task = tokio::spawn(drive(ev, waiting.clone(), out.clone(), None, Some(pub_tx), link.timeout));
         let task = tokio::spawn(respond(client.clone(), topics, waiting, out.clone(), pub_rx, ui_rx, loop_task));
-        Responder { task, ui: ui_tx, client }
+        Responder { task, ui: ui_tx, client, subscribed }
+    }
+
+    /// Waits (up to `limit`) until the lamp listens to `set_config`; false if it did not within the limit.
+    pub async fn ready(&self, limit: Duration) -> bool {
+        let mut rx = self.subscribed.clone();
+        let listening = tokio::time::timeout(limit, rx.wait_for(|s| *s)).await.is_ok_and(|r| r.is_ok());
+        listening
     }
 
     /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`).
