@@ -237,7 +237,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let interval_secs = opts.interval.as_secs().max(1);
     let mut out = output::Output::create(&opts.out, &host, interval_secs, start_odt, opts.broker_sys)
         .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
-    write_run_record(opts, settings, &lamps, start_odt)?;
+    let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
+    write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
 
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
@@ -407,13 +408,14 @@ fn write_run_record(
     settings: &Settings,
     lamps: &[LampId],
     start: time::OffsetDateTime,
+    replay_format: Option<String>,
 ) -> anyhow::Result<()> {
     let p = &opts.params;
     let profile = match &opts.replay {
         Some(_) => serde_json::Value::Null,
         None => serde_json::json!({"name": opts.profile.name, "origin": opts.profile.origin}),
     };
-    let replay = opts.replay.as_ref().map(|r| serde_json::json!({"path": r.path, "format": r.format.to_string()}));
+    let replay = opts.replay.as_ref().map(|r| serde_json::json!({"path": r.path, "format": replay_format}));
     let record = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "start": start.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),

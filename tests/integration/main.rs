@@ -4,6 +4,8 @@
 mod support;
 
 mod cli_config;
+mod loadtest_replay;
+mod profile_cli;
 mod run_mode;
 mod selftest;
 mod systemd_unit;
