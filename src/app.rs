@@ -213,7 +213,7 @@ fn profile_derive(a: crate::cli::DeriveArgs) -> ExitCode {
         Err(e) => {
             let (code, hint) = match &e {
                 CmdError::Open { .. } => (EXIT_NOINPUT, ""),
-                CmdError::Derive { source: DeriveError::EmptyWindow { .. }, .. } => {
+                CmdError::Derive { source, .. } if matches!(**source, DeriveError::EmptyWindow { .. }) => {
                     (EXIT_DATAERR, " (choose another --window, or --tz)")
                 }
                 CmdError::Derive { source, .. } => (data_exit_code(source), ""),

@@ -25,7 +25,7 @@ pub enum CmdError {
     Derive {
         path: PathBuf,
         #[source]
-        source: DeriveError,
+        source: Box<DeriveError>,
     },
     #[error("cannot write the profile to {}: {source}", path.display())]
     Write {
@@ -79,7 +79,7 @@ pub fn profile_derive_cmd_at(
 ) -> Result<String, CmdError> {
     let file = File::open(input).map_err(|source| CmdError::Open { path: input.to_path_buf(), source })?;
     let derived =
-        derive(file, format, opts).map_err(|source| CmdError::Derive { path: input.to_path_buf(), source })?;
+        derive(file, format, opts).map_err(|e| CmdError::Derive { path: input.to_path_buf(), source: Box::new(e) })?;
     let resolved = derived.report.format.parse().unwrap_or(format);
     let out_str = output.map(|o| o.display().to_string());
     let command = derive_command(&input.display().to_string(), resolved, opts, out_str.as_deref());

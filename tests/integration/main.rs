@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_config;
+mod loadtest_profile;
 mod loadtest_replay;
 mod profile_cli;
 mod run_mode;
