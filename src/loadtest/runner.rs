@@ -173,10 +173,11 @@ impl LampTask {
         self.visit().owner.get_or_insert_with(|| Owner::connect(&link, &id, intended, &out))
     }
 
-    fn responder(&mut self) -> Option<&Responder> {
-        if self.revival.as_ref().is_some_and(JoinHandle::is_finished) {
-            let handle = self.revival.take().unwrap();
-            self.responder = futures_now(handle);
+    /// The lamp's responder; while the lamp is reconnecting, once it is back: a touchscreen change made meanwhile is
+    /// published when the lamp is connected again (late, and measured from its intended start), never lost.
+    async fn responder(&mut self) -> Option<&Responder> {
+        if let Some(handle) = self.revival.take() {
+            self.responder = handle.await.ok();
         }
         self.responder.as_ref()
     }
@@ -203,8 +204,11 @@ impl LampTask {
             }
             ActionKind::DeviceChanged(p) => {
                 if self.targets.internal_responder {
-                    if let Some(r) = self.responder() {
-                        r.touch(command(&p, "lamp_ui"));
+                    match self.responder().await {
+                        Some(r) => r.touch(command(&p, "lamp_ui"), intended),
+                        None => {
+                            self.out.send(sample::CHANGED, intended, Instant::now(), Err("lamp not up".into())).await
+                        }
                     }
                 } else {
                     // A real lamp's touchscreen is not ours to press: send what its UI would, as a command.
@@ -217,7 +221,7 @@ impl LampTask {
                 if !self.targets.internal_responder {
                     self.counters.skipped_churn.fetch_add(1, Ordering::Relaxed);
                 } else if let Some(r) = self.responder.take() {
-                    r.close().await;
+                    r.close(self.targets.timeout, "the lamp disconnected before the broker acknowledged").await;
                     let (link, id, out) = (self.link.clone(), self.client_id(), self.out.clone());
                     self.revival = Some(tokio::spawn(async move {
                         tokio::time::sleep(offline).await;
@@ -290,20 +294,8 @@ impl LampTask {
             h.abort();
         }
         if let Some(r) = self.responder.take() {
-            r.close().await;
+            r.close(self.targets.timeout, "no acknowledgement before the run ended").await;
         }
-    }
-}
-
-/// A finished JoinHandle's value without awaiting (the caller checked `is_finished`).
-fn futures_now(h: JoinHandle<Responder>) -> Option<Responder> {
-    use std::future::Future;
-    use std::task::{Context, Poll};
-    let mut h = h;
-    let waker = std::task::Waker::noop();
-    match std::pin::Pin::new(&mut h).poll(&mut Context::from_waker(waker)) {
-        Poll::Ready(Ok(r)) => Some(r),
-        _ => None,
     }
 }
 

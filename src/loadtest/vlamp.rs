@@ -66,6 +66,19 @@ impl Waiting {
         }
     }
 
+    /// Timed publishes not yet acknowledged.
+    fn timed_pending(&self) -> bool {
+        !self.inflight.is_empty() || self.queued.iter().any(Option::is_some)
+    }
+
+    /// Fails every timed publish still waiting (the connection is closing).
+    fn fail_timed(&mut self, out: &Samples, why: &str) {
+        let queued = self.queued.drain(..).flatten();
+        for (op, i, s) in queued.chain(self.inflight.drain().map(|(_, v)| v)) {
+            out.send_now(fail(op, i, s, why));
+        }
+    }
+
     /// The connection dropped: answers for what was written will never come.
     fn lost(&mut self, out: &Samples, why: &str) {
         for (_, (op, i, s)) in self.inflight.drain() {
@@ -295,8 +308,11 @@ impl Owner {
 
 /// The lamp's side, inside the load run: answers `set_config` as `lampi-agent run` would.
 pub struct Responder {
-    task: JoinHandle<()>,
-    ui: mpsc::UnboundedSender<Command>,
+    /// `respond`, which hands back the event loop's task when the touchscreen is gone.
+    task: JoinHandle<JoinHandle<()>>,
+    waiting: Arc<Mutex<Waiting>>,
+    out: Samples,
+    ui: mpsc::UnboundedSender<(Command, Instant)>,
     client: AsyncClient,
     subscribed: watch::Receiver<bool>,
 }
@@ -318,16 +334,23 @@ impl Responder {
         }));
         let topics = link.topics.clone();
         let _ = client.try_subscribe(&topics.set_config, QoS::AtLeastOnce);
-        let _ = client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1");
-        let _ = client.try_publish(
-            &topics.changed,
-            QoS::AtLeastOnce,
-            true,
-            codec::encode_changed(&State::default(), "lamp_service"),
-        );
+        {
+            // Untimed, but their packet ids come first: pair them, or every later timing is off by two.
+            let mut w = waiting.lock().unwrap();
+            let birth = codec::encode_changed(&State::default(), "lamp_service");
+            for sent in [
+                client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1"),
+                client.try_publish(&topics.changed, QoS::AtLeastOnce, true, birth),
+            ] {
+                if sent.is_ok() {
+                    w.queued.push_back(None);
+                }
+            }
+        }
         let loop_task = tokio::spawn(drive(ev, waiting.clone(), out.clone(), None, Some(pub_tx), link.timeout));
-        let task = tokio::spawn(respond(client.clone(), topics, waiting, out.clone(), pub_rx, ui_rx, loop_task));
-        Responder { task, ui: ui_tx, client, subscribed }
+        let task =
+            tokio::spawn(respond(client.clone(), topics, waiting.clone(), out.clone(), pub_rx, ui_rx, loop_task));
+        Responder { task, waiting, out: out.clone(), ui: ui_tx, client, subscribed }
     }
 
     /// Waits (up to `limit`) until the lamp listens to `set_config`; false if it did not within the limit.
@@ -337,15 +360,28 @@ impl Responder {
         listening
     }
 
-    /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`).
-    pub fn touch(&self, cmd: Command) {
-        let _ = self.ui.send(cmd);
+    /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`,
+    /// from `intended`).
+    pub fn touch(&self, cmd: Command, intended: Instant) {
+        let _ = self.ui.send((cmd, intended));
     }
 
-    pub async fn close(self) {
-        let _ = self.client.try_disconnect();
+    /// Disconnects once the touchscreen changes already made are published and acknowledged (up to `limit`); any
+    /// still unacknowledged then is reported as failed with `why`, never dropped.
+    pub async fn close(self, limit: Duration, why: &str) {
         drop(self.ui);
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.task).await;
+        let deadline = Instant::now() + limit;
+        let loop_task = tokio::time::timeout(limit, self.task).await.ok().and_then(Result::ok);
+        while self.waiting.lock().unwrap().timed_pending() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.waiting.lock().unwrap().fail_timed(&self.out, why);
+        let _ = self.client.try_disconnect();
+        if let Some(mut t) = loop_task {
+            if tokio::time::timeout(Duration::from_millis(500), &mut t).await.is_err() {
+                t.abort();
+            }
+        }
     }
 }
 
@@ -355,37 +391,36 @@ async fn respond(
     waiting: Arc<Mutex<Waiting>>,
     out: Samples,
     mut incoming: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
-    mut ui: mpsc::UnboundedReceiver<Command>,
+    mut ui: mpsc::UnboundedReceiver<(Command, Instant)>,
     loop_task: JoinHandle<()>,
-) {
+) -> JoinHandle<()> {
     let mut state = State::default();
     loop {
+        // `timed`: a touchscreen change, with its intended start; answers to set_config are not timed here.
         let (cmd, timed) = tokio::select! {
             m = incoming.recv() => match m {
                 Some((topic, payload)) if topic == topics.set_config => match codec::parse_command(&payload) {
-                    Ok(cmd) => (cmd, false),
+                    Ok(cmd) => (cmd, None),
                     Err(_) => continue, // a bad command changes nothing, as on the real lamp
                 },
                 Some(_) => continue,
                 None => break,
             },
-            c = ui.recv() => match c { Some(c) => (c, true), None => break },
+            c = ui.recv() => match c { Some((c, intended)) => (c, Some(intended)), None => break },
         };
         state = state.apply(&cmd);
         let now = Instant::now();
         let payload = codec::encode_changed(&state, &cmd.client);
-        if client.try_publish(&topics.changed, QoS::AtLeastOnce, true, payload).is_ok() && timed {
-            waiting.lock().unwrap().queued.push_back(Some((sample::CHANGED, now, now)));
-        } else if timed {
-            out.send_now(fail(sample::CHANGED, now, now, "client queue full"));
+        // Queue and record under one lock (as the owner does), so the event loop cannot report this publish's
+        // packet id before its entry is there; untimed publishes still take their place in the order.
+        let mut w = waiting.lock().unwrap();
+        match (client.try_publish(&topics.changed, QoS::AtLeastOnce, true, payload).is_ok(), timed) {
+            (true, Some(intended)) => w.queued.push_back(Some((sample::CHANGED, intended, now))),
+            (true, None) => w.queued.push_back(None),
+            (false, Some(intended)) => out.send_now(fail(sample::CHANGED, intended, now, "client queue full")),
+            (false, None) => {}
         }
-        if !timed {
-            // Untimed publishes must still pair with their packet ids in order.
-            waiting.lock().unwrap().queued.push_back(None);
-        }
+        drop(w);
     }
-    let mut loop_task = loop_task;
-    if tokio::time::timeout(Duration::from_millis(500), &mut loop_task).await.is_err() {
-        loop_task.abort();
-    }
+    loop_task
 }
