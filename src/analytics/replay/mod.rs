@@ -250,9 +250,7 @@ impl Replay {
             Source::Keen(events) => Ok(events.next()),
             Source::Mixpanel(lines) => lines.next_event(&mut self.ctx),
         };
-        if self.ctx.counts.records % 4096 == 0 {
-            self.finish_stats();
-        }
+        self.copy_counts();
         match next {
             Ok(ev) => ev,
             Err(e) => {
@@ -457,12 +455,15 @@ impl Replay {
         Some(action)
     }
 
-    fn finish_stats(&mut self) {
+    /// The readers' counts into the shared figures (kept current: a run may stop pulling at any time).
+    fn copy_counts(&mut self) {
         let c = &self.ctx.counts;
         let mut s = self.stats.lock().unwrap();
         s.records = c.records;
-        s.bad = c.bad;
-        s.bad_examples = c.bad_examples.clone();
+        if s.bad != c.bad {
+            s.bad = c.bad;
+            s.bad_examples.clone_from(&c.bad_examples);
+        }
         s.unknown = c.unknown.values().sum();
         s.unattributed = c.unattributed;
     }
@@ -492,7 +493,7 @@ impl Iterator for Replay {
         }
         if !self.done {
             self.done = true;
-            self.finish_stats();
+            self.copy_counts();
         }
         None
     }
