@@ -90,7 +90,11 @@ fn actions(opts: &Options) -> anyhow::Result<(Actions, Option<replay::Progress>)
         None => (Box::new(Schedule::new(&opts.profile, &opts.params)?), None),
     };
     let Some(path) = &opts.schedule_csv else { return Ok((actions, progress)) };
-    let file = File::create(path).with_context(|| format!("--schedule-csv {}: cannot create it", path.display()))?;
+    let cannot = || format!("--schedule-csv {}: cannot create it", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(cannot)?; // e.g. inside the run folder, not made yet
+    }
+    let file = File::create(path).with_context(cannot)?;
     let logged = schedule::csv::Logged::new(actions, BufWriter::new(file), &path.display().to_string())?;
     Ok((Box::new(logged), progress))
 }
