@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{DemoArgs, SelftestArgs, EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use crate::analytics::{replay::ReplayError, CmdError, DeriveError};
+use crate::cli::{DemoArgs, ProfileCommand, SelftestArgs, EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use crate::cli::{EXIT_CANTCREAT, EXIT_DATAERR, EXIT_IOERR, EXIT_NOINPUT, EXIT_USAGE};
 use crate::config::Settings;
 use crate::{daemon, identity, led, selftest};
 
@@ -133,9 +135,17 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         preflight: !args.no_preflight,
         start_at: args.start_at,
         dry_run: args.dry_run,
+        replay: args.replay.map(|path| loadtest::ReplaySource { path, format: args.replay_format.into() }),
+        schedule_csv: args.schedule_csv,
     };
-    if !opts.dry_run {
-        tracing::info!(seed, profile = %opts.profile.name, devices = args.devices, out = %opts.out.display(), "load run");
+    match (&opts.replay, opts.dry_run) {
+        (_, true) => {}
+        (Some(r), false) => {
+            tracing::info!(replay = %r.path.display(), devices = args.devices, out = %opts.out.display(), "load run")
+        }
+        (None, false) => {
+            tracing::info!(seed, profile = %opts.profile.name, devices = args.devices, out = %opts.out.display(), "load run")
+        }
     }
     let rt = runtime();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -154,7 +164,84 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         Ok(Ending::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("lampi-agent loadtest: {e:#}");
-            ExitCode::from(EXIT_FAILED)
+            let replay = e.chain().find_map(|c| c.downcast_ref::<ReplayError>());
+            ExitCode::from(replay.map_or(EXIT_FAILED, replay_exit_code))
+        }
+    }
+}
+
+/// A trace that cannot be replayed: 66 not there, 65 bad data, 74 a read error, 2 a bad flag.
+fn replay_exit_code(e: &ReplayError) -> u8 {
+    match e {
+        ReplayError::Open { .. } => EXIT_NOINPUT,
+        ReplayError::Data { source, .. } => data_exit_code(source),
+        ReplayError::Option(_) => EXIT_USAGE,
+    }
+}
+
+/// Bad analytics data is 65 (EX_DATAERR); a read error part-way 74 (EX_IOERR); a bad option 2.
+fn data_exit_code(e: &DeriveError) -> u8 {
+    match e {
+        DeriveError::Io(_) => EXIT_IOERR,
+        DeriveError::Option { .. } => EXIT_USAGE,
+        _ => EXIT_DATAERR,
+    }
+}
+
+/// `lampi-agent profile derive|show`.
+pub fn profile(cmd: ProfileCommand) -> ExitCode {
+    match cmd {
+        ProfileCommand::Derive(a) => profile_derive(a),
+        ProfileCommand::Show(a) => profile_show(&a.profile),
+    }
+}
+
+/// Derives and writes the profile (stdout without `-o`), the report on stderr. Exit 0, 66 the export cannot be
+/// opened, 65 its data is bad (or no session starts in the window), 74 a read error, 73 the profile cannot be written.
+fn profile_derive(a: crate::cli::DeriveArgs) -> ExitCode {
+    let input = a.input.or(a.from).expect("clap requires EXPORT or --from");
+    let opts = crate::analytics::DeriveOptions {
+        name: a.name,
+        window: a.window,
+        tz_offset_minutes: a.tz,
+        inactivity_gap: a.gap,
+        lamps: a.lamps,
+        ..Default::default()
+    };
+    let mut stdout = std::io::stdout().lock();
+    match crate::analytics::profile_derive_cmd(&input, a.format.into(), &opts, a.output.as_deref(), &mut stdout) {
+        Ok(report) => {
+            eprintln!("{report}");
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            let (code, hint) = match &e {
+                CmdError::Open { .. } => (EXIT_NOINPUT, ""),
+                CmdError::Derive { source, .. } if matches!(**source, DeriveError::EmptyWindow { .. }) => {
+                    (EXIT_DATAERR, " (choose another --window, or --tz)")
+                }
+                CmdError::Derive { source, .. } => (data_exit_code(source), ""),
+                CmdError::Write { .. } => (EXIT_CANTCREAT, ""),
+                CmdError::ReadBack(_) => (EXIT_FAILED, ""),
+            };
+            eprintln!("lampi-agent profile derive: {e}{hint}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Prints a profile. Exit 0, 66 no such profile (or unreadable), 78 the profile is invalid.
+fn profile_show(name: &str) -> ExitCode {
+    let found = crate::profile::Profile::locate(name, &crate::profile::Profile::search_dirs());
+    match crate::profile::profile_show_cmd(name) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent profile show: {e:#}");
+            let unreadable = matches!(e.downcast_ref(), Some(crate::config::ConfigError::Read { .. }));
+            ExitCode::from(if found.is_none() || unreadable { EXIT_NOINPUT } else { EXIT_CONFIG })
         }
     }
 }

@@ -1,19 +1,27 @@
 //! The command line: one clap-derived enum of subcommands and one dispatch `match` ([`run`]).
 //!
 //! Flags are parsed close to the command line here, then each mode turns them into validated settings. Exit codes
-//! are for systemd and Ansible: 0 ok, 1 a check or run failed, 2 usage (clap), 78 configuration (EX_CONFIG; the
-//! unit has `RestartPreventExitStatus=78`, so a bad config is not restarted in a loop).
+//! are for systemd, Ansible and scripts: 0 ok, 1 a check or run failed, 2 usage (clap, or a flag's value), 78
+//! configuration (EX_CONFIG; the unit has `RestartPreventExitStatus=78`, so a bad config is not restarted in a
+//! loop). Reading analytics exports (`profile derive`, `loadtest --replay`) adds sysexits.h codes: 65 bad data
+//! (EX_DATAERR: empty, truncated, not that format, no usable events, no session in the window), 66 no input
+//! (EX_NOINPUT: the file or profile does not exist or cannot be opened), 73 the output cannot be written
+//! (EX_CANTCREAT), 74 a read error part-way (EX_IOERR).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::config::{self, ConfigError, Settings};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_DATAERR: u8 = 65;
+pub const EXIT_NOINPUT: u8 = 66;
+pub const EXIT_CANTCREAT: u8 = 73;
+pub const EXIT_IOERR: u8 = 74;
 pub const EXIT_CONFIG: u8 = 78;
 
 #[derive(Debug, Parser)]
@@ -49,8 +57,9 @@ pub enum Command {
     Loadtest(Box<LoadtestArgs>),
     /// Check that this lamp is ready: config, identity, LED, lamp service, broker, web site, clock, disk
     Selftest(SelftestArgs),
-    /// Usage profiles: derive from analytics exports, show
-    Profile,
+    /// Usage profiles: derive one from an analytics export, show one
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Merge and plot load-test runs
     Report,
 }
@@ -61,6 +70,107 @@ pub enum ResponderArg {
     Internal,
     /// Real lamps (running `lampi-agent run`) answer
     External,
+}
+
+/// An analytics export's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Mixpanel raw export: one JSON event a line
+    Mixpanel,
+    /// Keen.io extraction: one JSON object keyed by collection
+    Keen,
+    /// Tell from the first bytes
+    Auto,
+}
+
+impl From<FormatArg> for crate::analytics::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Mixpanel => crate::analytics::Format::Mixpanel,
+            FormatArg::Keen => crate::analytics::Format::Keen,
+            FormatArg::Auto => crate::analytics::Format::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Derive a usage profile for one time-of-day window from a Mixpanel or Keen analytics export
+    Derive(DeriveArgs),
+    /// Describe a profile: arrivals, session chains, think times, drags, churn
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("export").required(true).args(["input", "from"])))]
+pub struct DeriveArgs {
+    /// The analytics export: a Mixpanel raw export (one event a line) or a Keen.io extraction
+    #[arg(value_name = "EXPORT")]
+    pub input: Option<PathBuf>,
+    /// The export, as a flag (the same as EXPORT)
+    #[arg(long, value_name = "EXPORT")]
+    pub from: Option<PathBuf>,
+    /// The export's format
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Hours of the day whose sessions count, START-END: 18-23 or 18:00-23:00 (22-2 wraps midnight, 0-24 all day)
+    #[arg(long, default_value = "18-23", value_parser = window_arg, value_name = "START-END")]
+    pub window: (u8, u8),
+    /// Profile time = UTC + this offset, +HH:MM or -HH:MM (the window's hours are profile time)
+    #[arg(long, default_value = "+00:00", value_parser = tz_arg, allow_hyphen_values = true, value_name = "OFFSET")]
+    pub tz: i32,
+    /// A lamp's silence longer than this ends its session (at least 1s)
+    #[arg(long, default_value = "2m", value_parser = gap_arg, value_name = "DURATION")]
+    pub gap: std::time::Duration,
+    /// The fleet size rates are per lamp of [default: the lamps seen in the export]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub lamps: Option<u32>,
+    /// The profile's name: letters, digits, '-' or '_'
+    #[arg(long, default_value = "derived", value_parser = name_arg)]
+    pub name: String,
+    /// Write the profile to this file (atomically) [default: stdout]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A profile name (NAME.toml in /etc/lampi-agent/profiles, then config/profiles, then built in) or a path
+    pub profile: String,
+}
+
+/// `18-23` or `18:00-23:00` (whole hours) -> `(18, 23)`.
+fn window_arg(s: &str) -> Result<(u8, u8), String> {
+    let expected =
+        || format!("{s:?}: expected START-END hours such as 18-23 or 18:00-23:00 (0-23 and 1-24; 22-2 wraps midnight)");
+    let hour = |h: &str| match h.trim().split_once(':') {
+        Some((h, "00")) => Ok(h.to_string()),
+        Some(_) => Err(format!("{s:?}: a window is whole hours (18:00-23:00 or 18-23)")),
+        None => Ok(h.trim().to_string()),
+    };
+    let (a, b) = s.split_once('-').ok_or_else(expected)?;
+    crate::analytics::parse_window(&format!("{}-{}", hour(a)?, hour(b)?)).map_err(|_| expected())
+}
+
+fn tz_arg(s: &str) -> Result<i32, String> {
+    match s {
+        "UTC" | "Z" | "0" => Ok(0),
+        _ => crate::profile::parse_offset(s)
+            .ok_or_else(|| format!("{s:?}: expected an offset from UTC such as +00:00 or -05:30")),
+    }
+}
+
+fn gap_arg(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d < std::time::Duration::from_secs(1) => Err(format!("{s:?}: expected at least 1s")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{s:?}: {e} (e.g. 2m, 90s)")),
+    }
+}
+
+fn name_arg(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    ok.then(|| s.to_string()).ok_or_else(|| format!("{s:?}: expected letters, digits, '-' or '_'"))
 }
 
 #[derive(Debug, Args)]
@@ -83,7 +193,8 @@ pub struct LoadtestArgs {
     /// Multiply the profile's session arrival rates
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
-    /// Profile hours per wall hour (60: an evening's hour in a minute); think times and drags keep their pace
+    /// Profile hours per wall hour (60: an evening's hour in a minute); think times and drags keep their pace.
+    /// With --replay: recorded seconds per wall second, everything compressed
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
     /// Grow arrivals (and lamp connections) linearly from zero over this long
@@ -95,9 +206,19 @@ pub struct LoadtestArgs {
     /// Start at this wall-clock time (RFC 3339, e.g. 2026-11-27T19:00:00Z), so a fleet starts together
     #[arg(long, value_parser = humantime::parse_rfc3339_weak, value_name = "TIME")]
     pub start_at: Option<std::time::SystemTime>,
-    /// Print the schedule summary and exit
+    /// Print the schedule summary (with --replay: the trace's counts) and exit
     #[arg(long)]
     pub dry_run: bool,
+    /// Replay this recorded analytics export (Mixpanel or Keen) event for event instead of a profile's schedule:
+    /// recorded lamp k plays on virtual lamp k mod --devices, time compressed by --speed
+    #[arg(long, value_name = "EXPORT", conflicts_with_all = ["profile", "rate", "start_hour", "ramp_up", "seed"])]
+    pub replay: Option<PathBuf>,
+    /// The --replay export's format
+    #[arg(long, value_enum, default_value = "auto", value_name = "FORMAT", requires = "replay")]
+    pub replay_format: FormatArg,
+    /// Write every action of the run (or of the dry run) to this CSV file, one row each (see README, Profiles)
+    #[arg(long, value_name = "FILE")]
+    pub schedule_csv: Option<PathBuf>,
     /// Skip checking that the broker and the site answer before starting
     #[arg(long)]
     pub no_preflight: bool,
@@ -221,7 +342,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Loadtest(args) => with_settings(cli.config.as_deref(), |s| crate::app::loadtest(s, *args)),
         Command::Selftest(args) => crate::app::selftest(cli.config.as_deref(), args),
-        Command::Profile | Command::Report => {
+        Command::Profile(cmd) => crate::app::profile(cmd),
+        Command::Report => {
             eprintln!("lampi-agent: this mode is not built yet");
             ExitCode::from(EXIT_USAGE)
         }
@@ -300,6 +422,70 @@ mod tests {
         assert_eq!(err.exit_code(), i32::from(EXIT_USAGE));
         assert!(err.to_string().contains("expected one of config, identity, led, service, broker, web, clock, disk"));
         assert!(Cli::try_parse_from(["lampi-agent", "selftest", "--timeout", "0s"]).is_err());
+    }
+
+    fn derive_args(args: &[&str]) -> Result<DeriveArgs, clap::Error> {
+        let argv = ["lampi-agent", "profile", "derive"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Profile(ProfileCommand::Derive(a)) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn profile_derive_takes_the_command_recorded_in_the_shipped_profiles() {
+        for (name, text) in crate::profile::SHIPPED.iter().filter(|(n, _)| *n != "smoke") {
+            let line = text.lines().nth(1).unwrap().trim_start_matches('#').trim();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(&words[..3], ["lampi-agent", "profile", "derive"], "{line}");
+            let a = derive_args(&words[3..]).unwrap_or_else(|e| panic!("{name}: {line}: {e}"));
+            assert_eq!(a.name, *name);
+            assert_eq!(a.format, FormatArg::Mixpanel);
+            assert_eq!(a.input.as_deref(), Some(Path::new("../shared/data/analytics-mixpanel.jsonl")));
+            assert_eq!(a.output.as_deref(), Some(Path::new(&format!("config/profiles/{name}.toml"))));
+            assert_eq!((a.tz, a.gap), (0, std::time::Duration::from_secs(120)));
+        }
+    }
+
+    #[test]
+    fn profile_derive_flags_in_either_spelling() {
+        let a =
+            derive_args(&["--from", "x.jsonl", "--window", "18:00-23:00", "--tz", "-05:30", "--lamps", "30"]).unwrap();
+        assert_eq!((a.input, a.from.as_deref()), (None, Some(Path::new("x.jsonl"))));
+        assert_eq!((a.window, a.tz, a.lamps, a.name.as_str()), ((18, 23), -330, Some(30), "derived"));
+        assert_eq!(derive_args(&["x", "--window", "22-2"]).unwrap().window, (22, 2));
+        assert_eq!(derive_args(&["x", "--window", "0:00-24:00"]).unwrap().window, (0, 24));
+        for bad in [
+            &["x", "--from", "y"][..],
+            &[],
+            &["x", "--format", "csv"],
+            &["x", "--window", "18:30-23:00"],
+            &["x", "--window", "5-5"],
+            &["x", "--tz", "5"],
+            &["x", "--gap", "10ms"],
+            &["x", "--name", "a b"],
+            &["x", "--lamps", "0"],
+        ] {
+            let e = derive_args(bad).unwrap_err();
+            assert_eq!(e.exit_code(), i32::from(EXIT_USAGE), "{bad:?}");
+        }
+        let e = derive_args(&["x", "--format", "csv"]).unwrap_err().to_string();
+        assert!(e.contains("--format") && e.contains("mixpanel, keen, auto"), "{e}");
+    }
+
+    #[test]
+    fn replay_replaces_the_profile_flags() {
+        let cli = Cli::try_parse_from(["lampi-agent", "loadtest", "--replay", "t.jsonl", "--speed", "60"]).unwrap();
+        let Command::Loadtest(a) = cli.command else { panic!() };
+        assert_eq!(
+            (a.replay.as_deref(), a.replay_format, a.speed),
+            (Some(Path::new("t.jsonl")), FormatArg::Auto, 60.0)
+        );
+        for clash in ["--profile", "--rate", "--seed", "--start-hour", "--ramp-up"] {
+            let argv = ["lampi-agent", "loadtest", "--replay", "t", clash, "1"];
+            assert!(Cli::try_parse_from(argv).is_err(), "{clash}");
+        }
+        assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--replay-format", "keen"]).is_err());
     }
 
     #[test]

@@ -4,14 +4,38 @@
 //! wires its flags to these functions; the flag names used in the recorded command are the CLI's.
 
 use std::fs::File;
-use std::io::Write;
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use time::OffsetDateTime;
 
-use super::{derive, DeriveOptions, Derived, Format};
+use super::{derive, DeriveError, DeriveOptions, Derived, Format};
 use crate::profile::{format_offset, Profile};
+
+/// Why `profile derive` failed; each names the file. The CLI gives each its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("cannot open the export {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Derive {
+        path: PathBuf,
+        #[source]
+        source: Box<DeriveError>,
+    },
+    #[error("cannot write the profile to {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the derived profile does not read back (a bug): {0}")]
+    ReadBack(String),
+}
 
 /// The command line that reproduces a derivation, as recorded at the top of the written profile.
 pub fn derive_command(input: &str, format: Format, opts: &DeriveOptions, output: Option<&str>) -> String {
@@ -40,7 +64,7 @@ pub fn profile_derive_cmd(
     opts: &DeriveOptions,
     output: Option<&Path>,
     stdout: &mut dyn Write,
-) -> anyhow::Result<String> {
+) -> Result<String, CmdError> {
     profile_derive_cmd_at(input, format, opts, output, stdout, OffsetDateTime::now_utc())
 }
 
@@ -52,27 +76,30 @@ pub fn profile_derive_cmd_at(
     output: Option<&Path>,
     stdout: &mut dyn Write,
     derived_at: OffsetDateTime,
-) -> anyhow::Result<String> {
-    let file = File::open(input).with_context(|| format!("cannot open the export {}", input.display()))?;
+) -> Result<String, CmdError> {
+    let file = File::open(input).map_err(|source| CmdError::Open { path: input.to_path_buf(), source })?;
     let derived =
-        derive(file, format, opts).with_context(|| format!("cannot derive a profile from {}", input.display()))?;
+        derive(file, format, opts).map_err(|e| CmdError::Derive { path: input.to_path_buf(), source: Box::new(e) })?;
     let resolved = derived.report.format.parse().unwrap_or(format);
     let out_str = output.map(|o| o.display().to_string());
     let command = derive_command(&input.display().to_string(), resolved, opts, out_str.as_deref());
     let source = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
     let text = derived.to_toml(&source, &command, derived_at);
-    Profile::from_toml(&text, "the derived profile").context("the derived profile does not read back (a bug)")?;
-    match output {
-        Some(path) => write_atomically(path, &text)?,
-        None => stdout.write_all(text.as_bytes()).context("cannot write the profile to stdout")?,
-    }
+    Profile::from_toml(&text, "the derived profile").map_err(|e| CmdError::ReadBack(e.to_string()))?;
+    let written = match output {
+        Some(path) => write_atomically(path, &text),
+        None => stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()),
+    };
+    written.map_err(|source| CmdError::Write { path: output.unwrap_or(Path::new("stdout")).to_path_buf(), source })?;
     Ok(report(&derived, output))
 }
 
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// The terminal summary of a derivation.

@@ -47,6 +47,14 @@ struct Record {
 }
 
 pub(super) fn read(input: impl Read, ctx: &mut Ctx) -> Result<(), DeriveError> {
+    for ev in read_events(input, ctx)? {
+        ctx.sessions.add(ev);
+    }
+    Ok(())
+}
+
+/// Every attributed event of the extraction, in time order (the whole file is read first: see the module's note).
+pub(super) fn read_events(input: impl Read, ctx: &mut Ctx) -> Result<Vec<Event>, DeriveError> {
     let mut de = serde_json::Deserializer::from_reader(input);
     let current = RefCell::new(String::new());
     let mut records = Vec::new();
@@ -54,16 +62,16 @@ pub(super) fn read(input: impl Read, ctx: &mut Ctx) -> Result<(), DeriveError> {
     result.and_then(|()| de.end()).map_err(|e| json_error(e, &current.borrow()))?;
     records.sort_by(|a, b| a.t.total_cmp(&b.t));
     attribute(&mut records, ctx);
-    for r in records {
-        let (Some(lamp), kind) = (r.lamp, r.rec) else { continue };
-        let kind = match kind {
+    let events = records.into_iter().filter_map(|r| {
+        let lamp = r.lamp?;
+        let kind = match r.rec {
             Rec::Known(k) => k,
             Rec::Ui { interface, control, value } => Kind::Control { interface, control, value },
-            Rec::State(_) => Kind::DeviceState,
+            Rec::State(fields) => Kind::DeviceState(fields),
         };
-        ctx.sessions.add(Event { t: r.t, lamp, kind });
-    }
-    Ok(())
+        Some(Event { t: r.t, lamp, kind })
+    });
+    Ok(events.collect())
 }
 
 fn json_error(e: serde_json::Error, collection: &str) -> DeriveError {

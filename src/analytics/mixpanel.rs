@@ -8,7 +8,7 @@ use std::io::BufRead;
 
 use serde::Deserialize;
 
-use super::sessions::{Event, Kind};
+use super::sessions::{Event, Fields, Kind};
 use super::{Ctx, DeriveError};
 use crate::profile::{Interface, State};
 
@@ -30,41 +30,68 @@ struct Props {
     #[serde(rename = "isOn")]
     is_on: Option<bool>,
     user: Option<String>,
+    // A state change's state; kept as JSON so a stray type never makes the line malformed.
+    color: Option<serde_json::Value>,
+    brightness: Option<serde_json::Value>,
+    on: Option<serde_json::Value>,
 }
 
 /// Names that are LAMPI's but carry nothing a profile uses (still counted by name).
 const KNOWN_UNUSED: [&str; 2] = ["Add LAMPI", "LAMPI Activation"];
 
 pub(super) fn read(input: &mut impl BufRead, ctx: &mut Ctx) -> Result<(), DeriveError> {
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    let mut first = true;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf).map_err(DeriveError::Io)? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let text = trim(&buf);
-        if text.is_empty() {
-            continue;
-        }
-        ctx.counts.records += 1;
-        match serde_json::from_slice::<Line>(text) {
-            Ok(line) => {
-                if let Err(why) = convert(line, ctx) {
-                    ctx.bad(format!("line {line_no}: {why}"));
+    let mut lines = Lines::new(input);
+    while let Some(ev) = lines.next_event(ctx)? {
+        ctx.sessions.add(ev);
+    }
+    Ok(())
+}
+
+/// The export read line by line: each call returns the next event a profile (or a replay) uses, counting the
+/// malformed lines and the names it skips on the way. One line in memory at a time.
+pub(super) struct Lines<R> {
+    input: R,
+    buf: Vec<u8>,
+    line_no: u64,
+    first: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub fn new(input: R) -> Self {
+        Lines { input, buf: Vec::new(), line_no: 0, first: true }
+    }
+
+    /// The next usable event, `None` at the end of the input. Fails only on a read error, or when the first line
+    /// shows the file is another format.
+    pub fn next_event(&mut self, ctx: &mut Ctx) -> Result<Option<Event>, DeriveError> {
+        loop {
+            self.buf.clear();
+            if self.input.read_until(b'\n', &mut self.buf).map_err(DeriveError::Io)? == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let line_no = self.line_no;
+            let text = trim(&self.buf);
+            if text.is_empty() {
+                continue;
+            }
+            ctx.counts.records += 1;
+            let first = std::mem::replace(&mut self.first, false);
+            match serde_json::from_slice::<Line>(text) {
+                Ok(line) => match convert(line, ctx) {
+                    Ok(Some(ev)) => return Ok(Some(ev)),
+                    Ok(None) => {}
+                    Err(why) => ctx.bad(format!("line {line_no}: {why}")),
+                },
+                Err(e) => {
+                    if first {
+                        check_format(text, line_no)?;
+                    }
+                    let truncated = if e.is_eof() { " (the line ends early: truncated?)" } else { "" };
+                    ctx.bad(format!("line {line_no}: {e}{truncated}"));
                 }
             }
-            Err(e) => {
-                if first {
-                    check_format(text, line_no)?;
-                }
-                let truncated = if e.is_eof() { " (the line ends early: truncated?)" } else { "" };
-                ctx.bad(format!("line {line_no}: {e}{truncated}"));
-            }
         }
-        first = false;
     }
 }
 
@@ -97,7 +124,8 @@ fn check_format(text: &[u8], line_no: u64) -> Result<(), DeriveError> {
     Ok(())
 }
 
-fn convert(line: Line, ctx: &mut Ctx) -> Result<(), String> {
+/// The event a line records (`None` for names a profile does not use, which are counted).
+fn convert(line: Line, ctx: &mut Ctx) -> Result<Option<Event>, String> {
     let p = line.properties;
     let name = line.event.as_str();
     let mut t = p.time.ok_or_else(|| format!("{name:?} has no properties.time"))?;
@@ -126,7 +154,7 @@ fn convert(line: Line, ctx: &mut Ctx) -> Result<(), String> {
         "LAMPI List" => Kind::Page(State::List),
         "LAMPI Detail" => Kind::Page(State::Detail),
         "Page View" => Kind::Page(State::Root),
-        "LAMPI State Change" => Kind::DeviceState,
+        "LAMPI State Change" => Kind::DeviceState(fields(&p)),
         "LAMPI Connected" => Kind::Connected,
         "LAMPI Disconnected" => Kind::Disconnected,
         _ if KNOWN_UNUSED.contains(&name) => {
@@ -134,11 +162,11 @@ fn convert(line: Line, ctx: &mut Ctx) -> Result<(), String> {
                 ctx.identity.learn(user, device);
             }
             ctx.counts.named(name);
-            return Ok(());
+            return Ok(None);
         }
         _ => {
             ctx.counts.unknown(name);
-            return Ok(());
+            return Ok(None);
         }
     };
     let lamp = match (&kind, &p.device_id, &distinct) {
@@ -151,8 +179,15 @@ fn convert(line: Line, ctx: &mut Ctx) -> Result<(), String> {
         (_, None, None) => return Err(format!("{name:?} has neither properties.device_id nor distinct_id")),
     };
     ctx.counts.named(name);
-    ctx.sessions.add(Event { t, lamp, kind });
-    Ok(())
+    Ok(Some(Event { t, lamp, kind }))
+}
+
+/// The state a "LAMPI State Change" records (read leniently: a field of the wrong type is left out).
+fn fields(p: &Props) -> Fields {
+    let num = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_f64);
+    let color = p.color.as_ref();
+    let on = p.on.as_ref().and_then(serde_json::Value::as_bool).map(|b| f64::from(u8::from(b)));
+    [num(color.and_then(|c| c.get("h"))), num(color.and_then(|c| c.get("s"))), num(p.brightness.as_ref()), on]
 }
 
 /// Mixpanel's `interface`: web, lampi (the touchscreen), anything else (iOS, Android) is an app.

@@ -14,6 +14,7 @@ mod cmd;
 mod hist;
 mod keen;
 mod mixpanel;
+pub mod replay;
 mod sessions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,7 +26,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::profile::{Profile, Window};
-pub use cmd::{derive_command, profile_derive_cmd, profile_derive_cmd_at};
+pub use cmd::{derive_command, profile_derive_cmd, profile_derive_cmd_at, CmdError};
+pub use replay::Replay;
 use sessions::Sessions;
 
 /// Which export a file is.

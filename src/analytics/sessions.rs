@@ -16,6 +16,9 @@ use crate::profile::{Interface, State, Window};
 /// Within a drag, events come 100 ms apart; whole-second timestamps stretch that to 1 s. Longer is a new drag.
 pub const BURST_GAP: f64 = 1.5;
 
+/// A recorded lamp state: h, s, brightness, on (1 or 0); `None` where the event did not say.
+pub(super) type Fields = [Option<f64>; 4];
+
 /// One event, attributed to a lamp.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Event {
@@ -35,10 +38,17 @@ pub(super) enum Kind {
         control: State,
         value: f64,
     },
-    /// The lamp published its state (closes a drag).
-    DeviceState,
+    /// The lamp published its state (closes a drag): h, s, brightness and on (1/0), each if recorded.
+    DeviceState(Fields),
     Connected,
     Disconnected,
+}
+
+/// The session rule, shared with the replay: a lamp's open session of `open` interface, last active at
+/// `last_activity`, goes on with an event of `interface` at `t` when the interface is the same and the silence is
+/// no longer than the inactivity gap.
+pub(super) fn continues(open: Interface, last_activity: f64, interface: Interface, t: f64, gap: f64) -> bool {
+    open == interface && t - last_activity <= gap
 }
 
 struct Burst {
@@ -167,7 +177,7 @@ impl Sessions {
                     self.acc.disconnects += 1;
                 }
             }
-            Kind::DeviceState => {
+            Kind::DeviceState(_) => {
                 if let Some(b) = self.tracks[i].open.as_mut().and_then(|o| o.burst.as_mut()) {
                     b.closed = true;
                 }
@@ -205,7 +215,7 @@ impl Sessions {
     /// Continues the lamp's open session if it fits, else closes it and opens a new one.
     fn ensure_session(&mut self, i: usize, interface: Interface, t: f64) {
         if let Some(open) = &self.tracks[i].open {
-            if open.interface == interface && t - open.last_activity <= self.gap {
+            if continues(open.interface, open.last_activity, interface, t, self.gap) {
                 return;
             }
         }
@@ -317,9 +327,9 @@ mod tests {
         for (k, v) in [0.9, 0.8, 0.7].iter().enumerate() {
             s.add(slider(4.0 + k as f64 * 0.1, *v));
         }
-        s.add(ev(4.25, Kind::DeviceState));
+        s.add(ev(4.25, Kind::DeviceState([None; 4])));
         s.add(slider(6.2, 0.75)); // a new drag of the same slider: the state change closed the last one
-        s.add(ev(6.3, Kind::DeviceState));
+        s.add(ev(6.3, Kind::DeviceState([None; 4])));
         s.add(ev(9.3, Kind::Control { interface: Interface::Web, control: State::Power, value: 0.0 }));
         s.add(ev(500.0, Kind::Control { interface: Interface::Web, control: State::Power, value: 1.0 }));
         s.finish();

@@ -6,8 +6,12 @@
 //! `--interval`, writes every output file (`output`), samples this device (`system`) and the broker (`broker_sys`),
 //! and prints progress. The recorder task owns all the files; the executors only send samples.
 //!
+//! With `--replay EXPORT` the actions come from a recorded trace instead (`crate::analytics::replay`): any iterator
+//! of actions in time order drives the same runner, and `--schedule-csv` logs whichever it is.
+//!
 //! Honest timing (DESIGN section 6): latency is measured from each action's intended start, service time from the
-//! actual send, lateness is reported, and the generator watches its own CPU and says when it is the bottleneck.
+//! actual send, lateness is reported (and actions more than 100 ms late are counted), and the generator watches its
+//! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
 pub mod output;
@@ -17,6 +21,8 @@ pub mod system;
 pub mod vlamp;
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -26,10 +32,11 @@ use anyhow::{bail, Context};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::analytics::replay::{self, Replay};
 use crate::config::Settings;
 use crate::metrics::{self, OpId, Outcome, Recorder};
-use crate::profile::Profile;
-use crate::schedule::{self, Schedule};
+use crate::profile::{Interface, Profile};
+use crate::schedule::{self, Action, Schedule};
 use runner::{Counters, LampId, Targets};
 use sample::Sample;
 
@@ -53,6 +60,64 @@ pub struct Options {
     /// Wall-clock start (`--start-at`), if the fleet starts together.
     pub start_at: Option<SystemTime>,
     pub dry_run: bool,
+    /// `--replay`: play this recorded trace instead of the profile's schedule.
+    pub replay: Option<ReplaySource>,
+    /// `--schedule-csv`: log every action the run dispatches (or the dry run walks) to this file.
+    pub schedule_csv: Option<PathBuf>,
+}
+
+/// A recorded trace to replay, and how to read it.
+#[derive(Debug, Clone)]
+pub struct ReplaySource {
+    pub path: PathBuf,
+    pub format: crate::analytics::Format,
+}
+
+type Actions = Box<dyn Iterator<Item = Action> + Send>;
+
+/// The run's actions: the recorded trace (`--replay`, with its running figures) or the profile's seeded schedule,
+/// logged to `--schedule-csv` when asked.
+fn actions(opts: &Options) -> anyhow::Result<(Actions, Option<replay::Progress>)> {
+    let (actions, progress): (Actions, _) = match &opts.replay {
+        Some(r) => {
+            let p = &opts.params;
+            let gap = crate::analytics::DeriveOptions::default().inactivity_gap;
+            let o = replay::Options { speed: p.speed, lamps: p.lamps, duration: p.duration, gap };
+            let replay = Replay::open(&r.path, r.format, &o)?;
+            let progress = replay.progress();
+            (Box::new(replay), Some(progress))
+        }
+        None => (Box::new(Schedule::new(&opts.profile, &opts.params)?), None),
+    };
+    let Some(path) = &opts.schedule_csv else { return Ok((actions, progress)) };
+    let cannot = || format!("--schedule-csv {}: cannot create it", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(cannot)?; // e.g. inside the run folder, not made yet
+    }
+    let file = File::create(path).with_context(cannot)?;
+    let logged = schedule::csv::Logged::new(actions, BufWriter::new(file), &path.display().to_string())?;
+    Ok((Box::new(logged), progress))
+}
+
+/// `--dry-run`: what the run would do, counted (and logged to `--schedule-csv`), nothing sent.
+fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
+    let head = |what: &str| {
+        println!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration));
+    };
+    if opts.replay.is_some() {
+        let (actions, progress) = actions(opts)?;
+        let n = actions.count();
+        head(&format!("Dry run of a replay: {n} actions"));
+        println!("{}", progress.expect("a replay has progress").lock().unwrap());
+        return Ok(Ending::Completed);
+    }
+    if opts.schedule_csv.is_some() {
+        actions(opts)?.0.for_each(drop);
+    }
+    let summary = schedule::summary(&opts.profile, &opts.params)?;
+    head(&format!("profile {} ({}), seed {}", opts.profile.name, opts.profile.origin, opts.params.seed));
+    println!("{summary}");
+    Ok(Ending::Completed)
 }
 
 /// How a run ended.
@@ -148,22 +213,13 @@ impl Recording {
 pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool>) -> anyhow::Result<Ending> {
     let lamps = lamps(opts, settings);
     if opts.dry_run {
-        let summary = schedule::summary(&opts.profile, &opts.params)?;
-        println!(
-            "profile {} ({}), {} lamp(s), {:?}, seed {}",
-            opts.profile.name,
-            opts.profile.origin,
-            lamps.len(),
-            opts.params.duration,
-            opts.params.seed
-        );
-        println!("{summary}");
-        return Ok(Ending::Completed);
+        return dry_run(opts, lamps.len());
     }
+    // A bad trace or an unwritable --schedule-csv fails here, before any load is sent.
+    let (schedule, replayed) = actions(opts)?;
     if opts.preflight {
         preflight(settings, opts.timeout).await?;
     }
-    let schedule = Schedule::new(&opts.profile, &opts.params)?;
     // Start together: at --start-at (wall clock), else right away.
     let lead = opts.start_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).unwrap_or(Duration::ZERO);
     if lead > Duration::ZERO {
@@ -177,7 +233,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let interval_secs = opts.interval.as_secs().max(1);
     let mut out = output::Output::create(&opts.out, &host, interval_secs, start_odt, opts.broker_sys)
         .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
-    write_run_record(opts, settings, &lamps, start_odt)?;
+    let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
+    write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
 
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
@@ -254,7 +311,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let interrupted = *stop.borrow();
     let totals = recording.rec.totals();
     let summary = metrics::summary::summarize(totals);
-    let mut notes = notes(&counters, saturated, interrupted);
+    let replayed = replayed.map(|p| p.lock().unwrap().clone());
+    let mut notes = notes(&counters, saturated, interrupted, replayed.as_ref());
     notes.push(format!(
         "load generator: CPU mean {:.0}% (max {:.0}%) of one core, {} cores; RSS max {:.1} MB",
         own.cpu_sum / f64::from(own.n.max(1)),
@@ -267,11 +325,22 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     println!("results in {}", opts.out.display());
     let dir = out.dir.clone();
     out.finish(totals, &text, &summary)?;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let sessions: serde_json::Map<String, serde_json::Value> =
+        Interface::ALL.iter().map(|i| (i.key().to_string(), load(&counters.sessions[i.index()]).into())).collect();
+    let actions: serde_json::Map<String, serde_json::Value> =
+        runner::ACTION_NAMES.iter().zip(&counters.actions).map(|(n, c)| (n.to_string(), load(c).into())).collect();
     let json = serde_json::json!({
         "ending": if interrupted { "interrupted" } else { "completed" },
-        "dispatched": counters.dispatched.load(Ordering::Relaxed),
-        "not_started": counters.not_started.load(Ordering::Relaxed),
-        "skipped_churn": counters.skipped_churn.load(Ordering::Relaxed),
+        "dispatched": load(&counters.dispatched),
+        "not_started": load(&counters.not_started),
+        "skipped_churn": load(&counters.skipped_churn),
+        "sessions": sessions,
+        "actions": actions,
+        "late_actions": load(&counters.late),
+        "late_threshold_ms": runner::LATE.as_millis() as u64,
+        "max_action_lateness_ms": load(&counters.max_late_us) as f64 / 1000.0,
+        "replay": replayed.as_ref().map(replay_json),
         "generator_saturated_intervals": saturated,
         "generator": {
             "cpu_mean_pct": (own.cpu_sum / f64::from(own.n.max(1)) * 10.0).round() / 10.0,
@@ -303,13 +372,41 @@ impl OwnUse {
     }
 }
 
-fn notes(c: &Counters, saturated: u32, interrupted: bool) -> Vec<String> {
-    let mut n = vec![format!(
-        "actions: {} dispatched, {} completed, {} not started",
-        c.dispatched.load(Ordering::Relaxed),
-        c.completed.load(Ordering::Relaxed),
-        c.not_started.load(Ordering::Relaxed)
-    )];
+/// The replay's figures in summary.json.
+fn replay_json(s: &replay::Stats) -> serde_json::Value {
+    let p = &s.played;
+    serde_json::json!({
+        "path": s.path, "format": s.format, "speed": s.speed, "records": s.records, "malformed": s.bad,
+        "events": s.events, "recorded_lamps": s.recorded_lamps,
+        "sessions": Interface::ALL.iter().map(|i| (i.key().to_string(), s.sessions[i.index()].into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+        "played": {"login": p.logins, "page": p.pages.iter().sum::<u64>(), "set_config": p.set_config,
+            "device_changed": p.device_changed, "reconnect": p.reconnects, "session_end": p.session_ends},
+        "state_changes_not_played": s.state_changes, "out_of_order": s.out_of_order, "offline_cut": s.offline_cut,
+        "cut_by_duration": s.cut_by_duration, "error": s.error,
+    })
+}
+
+fn notes(c: &Counters, saturated: u32, interrupted: bool, replayed: Option<&replay::Stats>) -> Vec<String> {
+    let what = if replayed.is_some() { "replayed events (actions)" } else { "actions" };
+    let mut n = vec![
+        format!(
+            "actions: {} dispatched, {} completed, {} not started",
+            c.dispatched.load(Ordering::Relaxed),
+            c.completed.load(Ordering::Relaxed),
+            c.not_started.load(Ordering::Relaxed)
+        ),
+        format!(
+            "late: {} {what} started more than {} ms after their intended start (the latest by {:.1} ms); late actions \
+             are done late and measured from their intended start, never dropped",
+            c.late.load(Ordering::Relaxed),
+            runner::LATE.as_millis(),
+            c.max_late_us.load(Ordering::Relaxed) as f64 / 1000.0
+        ),
+    ];
+    if let Some(r) = replayed {
+        n.push(r.to_string());
+    }
     if interrupted {
         n.push(
             "the run was interrupted: every completed sample is in the files; actions not started are counted above"
@@ -333,12 +430,18 @@ fn write_run_record(
     settings: &Settings,
     lamps: &[LampId],
     start: time::OffsetDateTime,
+    replay_format: Option<String>,
 ) -> anyhow::Result<()> {
     let p = &opts.params;
+    let profile = match &opts.replay {
+        Some(_) => serde_json::Value::Null,
+        None => serde_json::json!({"name": opts.profile.name, "origin": opts.profile.origin}),
+    };
+    let replay = opts.replay.as_ref().map(|r| serde_json::json!({"path": r.path, "format": replay_format}));
     let record = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "start": start.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "profile": {"name": opts.profile.name, "origin": opts.profile.origin},
+        "profile": profile, "replay": replay, "schedule_csv": opts.schedule_csv,
         "seed": p.seed, "devices": p.lamps, "first_lamp": opts.first_lamp, "this_lamp": opts.this_lamp,
         "duration_s": p.duration.as_secs_f64(), "rate": p.rate, "speed": p.speed, "start_hour": p.start_hour,
         "ramp_up_s": p.ramp_up.as_secs_f64(), "interval_s": opts.interval.as_secs_f64(), "timeout_s": opts.timeout.as_secs_f64(),
@@ -348,6 +451,9 @@ fn write_run_record(
         "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
     });
     std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
+    if opts.replay.is_some() {
+        return Ok(());
+    }
     std::fs::write(
         opts.out.join("profile.toml"),
         opts.profile.to_toml(&[format!("the profile of this run, as loaded from {}", opts.profile.origin)]),

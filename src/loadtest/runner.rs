@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -62,6 +62,42 @@ pub struct Counters {
     pub active: AtomicU64,
     /// Churn actions that cannot apply (an external lamp's connection is not ours to drop).
     pub skipped_churn: AtomicU64,
+    /// Actions that started more than [`LATE`] after their intended start (still done: never dropped).
+    pub late: AtomicU64,
+    /// The most an action started late, in microseconds.
+    pub max_late_us: AtomicU64,
+    /// Sessions started, per interface (by [`Interface::index`]).
+    pub sessions: [AtomicU64; 3],
+    /// Actions done, by kind (in the order of [`ACTION_NAMES`]).
+    pub actions: [AtomicU64; 6],
+}
+
+/// An action that starts later than this after its intended start is counted as late.
+pub const LATE: Duration = Duration::from_millis(100);
+
+/// The kinds of action [`Counters::actions`] counts.
+pub const ACTION_NAMES: [&str; 6] = ["login", "page", "set_config", "device_changed", "reconnect", "session_end"];
+
+fn kind_index(k: &ActionKind) -> usize {
+    match k {
+        ActionKind::Login => 0,
+        ActionKind::Page(_) => 1,
+        ActionKind::SetConfig(_) => 2,
+        ActionKind::DeviceChanged(_) => 3,
+        ActionKind::Reconnect { .. } => 4,
+        ActionKind::SessionEnd => 5,
+    }
+}
+
+impl Counters {
+    /// Counts an action starting now, `late` after its intended start.
+    fn start(&self, kind: &ActionKind, late: Duration) {
+        self.actions[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        if late > LATE {
+            self.late.fetch_add(1, Ordering::Relaxed);
+        }
+        self.max_late_us.fetch_max(late.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+    }
 }
 
 fn level(x: Option<f64>) -> Option<Level> {
@@ -90,7 +126,7 @@ struct LampTask {
     session: u64,
     responder: Option<Responder>,
     /// During connection churn: the responder that comes back after its time offline.
-    revival: Option<(JoinHandle<()>, oneshot::Receiver<Responder>)>,
+    revival: Option<JoinHandle<Responder>>,
     /// Pages closing (waiting for their last answers).
     closing: Vec<JoinHandle<()>>,
 }
@@ -143,21 +179,24 @@ impl LampTask {
         self.visit().owner.get_or_insert_with(|| Owner::connect(&link, &id, intended, &out))
     }
 
-    fn responder(&mut self) -> Option<&Responder> {
-        if let Some((_, rx)) = self.revival.as_mut() {
-            if let Ok(r) = rx.try_recv() {
-                self.responder = Some(r);
-                self.revival = None;
-            }
+    /// The lamp's responder; while the lamp is reconnecting, once it is back: a touchscreen change made meanwhile is
+    /// published when the lamp is connected again (late, and measured from its intended start), never lost.
+    async fn responder(&mut self) -> Option<&Responder> {
+        if let Some(handle) = self.revival.take() {
+            self.responder = handle.await.ok();
         }
         self.responder.as_ref()
     }
 
     async fn act(&mut self, a: Action, intended: Instant) {
+        self.counters.start(&a.kind, Instant::now().saturating_duration_since(intended));
         self.session = a.session;
         if a.session != crate::schedule::NO_SESSION && !self.visits.contains_key(&a.session) {
             self.visits.insert(a.session, Visit::default());
             self.counters.active.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = a.interface {
+                self.counters.sessions[i.index()].fetch_add(1, Ordering::Relaxed);
+            }
         }
         match a.kind {
             ActionKind::Login => self.login(intended).await,
@@ -171,8 +210,11 @@ impl LampTask {
             }
             ActionKind::DeviceChanged(p) => {
                 if self.targets.internal_responder {
-                    if let Some(r) = self.responder() {
-                        r.touch(command(&p, "lamp_ui"));
+                    match self.responder().await {
+                        Some(r) => r.touch(command(&p, "lamp_ui"), intended),
+                        None => {
+                            self.out.send(sample::CHANGED, intended, Instant::now(), Err("lamp not up".into())).await
+                        }
                     }
                 } else {
                     // A real lamp's touchscreen is not ours to press: send what its UI would, as a command.
@@ -185,14 +227,14 @@ impl LampTask {
                 if !self.targets.internal_responder {
                     self.counters.skipped_churn.fetch_add(1, Ordering::Relaxed);
                 } else if let Some(r) = self.responder.take() {
-                    let state = r.close().await.unwrap_or_default();
+                    let state =
+                        r.close(self.targets.timeout, "the lamp disconnected before the broker acknowledged").await;
+                    let state = state.unwrap_or_default();
                     let (link, id, out) = (self.link.clone(), self.client_id(), self.out.clone());
-                    let (tx, rx) = oneshot::channel();
-                    let task = tokio::spawn(async move {
+                    self.revival = Some(tokio::spawn(async move {
                         tokio::time::sleep(offline).await;
-                        let _ = tx.send(Responder::start(&link, &id, state, Instant::now(), &out));
-                    });
-                    self.revival = Some((task, rx));
+                        Responder::start(&link, &id, state, Instant::now(), &out)
+                    }));
                 }
             }
             ActionKind::SessionEnd => {
@@ -225,7 +267,11 @@ impl LampTask {
             let delay = self.targets.ramp_up.mul_f64(f64::from(n % 10_000) / 10_000.0);
             let at = Instant::now() + delay;
             tokio::time::sleep_until(at).await;
-            self.responder = Some(Responder::start(&self.link, &self.client_id(), State::default(), at, &self.out));
+            let responder = Responder::start(&self.link, &self.client_id(), State::default(), at, &self.out);
+            // A lamp is on the broker before its owners act: the first actions wait (and count as late) until it
+            // listens, rather than publish to nobody. A responder that cannot connect shows as failed connects.
+            responder.ready(self.targets.timeout).await;
+            self.responder = Some(responder);
         }
         loop {
             let next = tokio::select! {
@@ -264,14 +310,17 @@ impl LampTask {
             }
             self.counters.active.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some((task, mut rx)) = self.revival.take() {
-            task.abort();
-            if let Ok(r) = rx.try_recv() {
-                r.close().await;
+        if let Some(handle) = self.revival.take() {
+            if handle.is_finished() {
+                if let Ok(r) = handle.await {
+                    r.close(self.targets.timeout, "no acknowledgement before the run ended").await;
+                }
+            } else {
+                handle.abort();
             }
         }
         if let Some(r) = self.responder.take() {
-            r.close().await;
+            r.close(self.targets.timeout, "no acknowledgement before the run ended").await;
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -21,9 +21,9 @@ use super::sample::{self, Op, Sample, Samples};
 use crate::lamp::{codec, Command, State};
 use crate::mqtt::Topics;
 
-/// Requests a connection may queue before `try_publish` reports it full (a failure, never a wait): a person drags
-/// at 10 messages a second, so 32 covers seconds of a stalled connection while keeping thousands of lamps small.
-const REQUESTS: usize = 32;
+/// Requests a connection may queue before `try_publish` reports it full (a failure, never a wait). Replayed traces
+/// at high `--speed` burst far above a person's 10 messages a second; the buffer grows only as far as it is used.
+const REQUESTS: usize = 256;
 
 /// Timings waiting for their answer on one connection.
 #[derive(Default)]
@@ -38,6 +38,8 @@ struct Waiting {
     /// CONNECT or SUBSCRIBE timings waiting for their ack.
     connect: Option<(Instant, Instant)>,
     subscribe: Option<(Instant, Instant)>,
+    /// Told when a SUBACK arrives (the responder is listening from then on).
+    subscribed: Option<watch::Sender<bool>>,
 }
 
 fn failure_name(e: &ConnectionError) -> String {
@@ -65,6 +67,19 @@ impl Waiting {
         for pkid in stale {
             let (op, i, s) = self.inflight.remove(&pkid).unwrap();
             out.send_now(fail(op, i, s, "puback timeout"));
+        }
+    }
+
+    /// Timed publishes not yet acknowledged.
+    fn timed_pending(&self) -> bool {
+        !self.inflight.is_empty() || self.queued.iter().any(Option::is_some)
+    }
+
+    /// Fails every timed publish still waiting (the connection is closing).
+    fn fail_timed(&mut self, out: &Samples, why: &str) {
+        let queued = self.queued.drain(..).flatten();
+        for (op, i, s) in queued.chain(self.inflight.drain().map(|(_, v)| v)) {
+            out.send_now(fail(op, i, s, why));
         }
     }
 
@@ -111,11 +126,17 @@ async fn drive(
 ) {
     let mut sweep = tokio::time::interval(Duration::from_millis(250));
     loop {
-        let event = tokio::select! {
-            e = ev.poll() => e,
-            _ = sweep.tick() => {
-                waiting.lock().unwrap().expire(Instant::now(), timeout, &out);
-                continue;
+        // The sweep must not cancel `poll`: rumqttc's poll is not cancel-safe while it connects (a dropped connect
+        // leaves a half-open CONNECT behind, the next poll connects again under the same client id, and the broker
+        // drops one of the two), so one poll future lives until it completes.
+        let event = {
+            let poll = ev.poll();
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    e = &mut poll => break e,
+                    _ = sweep.tick() => waiting.lock().unwrap().expire(Instant::now(), timeout, &out),
+                }
             }
         };
         let pause = {
@@ -130,6 +151,9 @@ async fn drive(
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     if let Some((i, s)) = w.subscribe.take() {
                         out.send_now(ok(sample::SUBSCRIBE, i, s, 0));
+                    }
+                    if let Some(tx) = &w.subscribed {
+                        let _ = tx.send(true);
                     }
                     false
                 }
@@ -288,9 +312,13 @@ impl Owner {
 
 /// The lamp's side, inside the load run: answers `set_config` as `lampi-agent run` would.
 pub struct Responder {
-    task: JoinHandle<State>,
-    ui: mpsc::UnboundedSender<Command>,
+    /// `respond`, which hands back the lamp's state and the event loop's task when the touchscreen is gone.
+    task: JoinHandle<(State, JoinHandle<()>)>,
+    waiting: Arc<Mutex<Waiting>>,
+    out: Samples,
+    ui: mpsc::UnboundedSender<(Command, Instant)>,
     client: AsyncClient,
+    subscribed: watch::Receiver<bool>,
 }
 
 impl Responder {
@@ -302,31 +330,75 @@ impl Responder {
         let (client, ev) = crate::mqtt::client(o, REQUESTS);
         let (pub_tx, pub_rx) = mpsc::unbounded_channel();
         let (ui_tx, ui_rx) = mpsc::unbounded_channel();
-        let waiting = Arc::new(Mutex::new(Waiting { connect: Some((intended, Instant::now())), ..Default::default() }));
+        let (subscribed_tx, subscribed) = watch::channel(false);
+        let waiting = Arc::new(Mutex::new(Waiting {
+            connect: Some((intended, Instant::now())),
+            subscribed: Some(subscribed_tx),
+            ..Default::default()
+        }));
         let topics = link.topics.clone();
         let _ = client.try_subscribe(&topics.set_config, QoS::AtLeastOnce);
-        let _ = client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1");
-        let _ = client.try_publish(
-            &topics.changed,
-            QoS::AtLeastOnce,
-            true,
-            codec::encode_changed(&State::default(), "lamp_service"),
-        );
+        {
+            // Untimed, but their packet ids come first: pair them, or every later timing is off by two.
+            let mut w = waiting.lock().unwrap();
+            let birth = codec::encode_changed(&state, "lamp_service");
+            for sent in [
+                client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1"),
+                client.try_publish(&topics.changed, QoS::AtLeastOnce, true, birth),
+            ] {
+                if sent.is_ok() {
+                    w.queued.push_back(None);
+                }
+            }
+        }
         let loop_task = tokio::spawn(drive(ev, waiting.clone(), out.clone(), None, Some(pub_tx), link.timeout));
-        let task = tokio::spawn(respond(client.clone(), topics, state, waiting, out.clone(), pub_rx, ui_rx, loop_task));
-        Responder { task, ui: ui_tx, client }
+        let task = tokio::spawn(respond(
+            client.clone(),
+            topics,
+            state,
+            waiting.clone(),
+            out.clone(),
+            pub_rx,
+            ui_rx,
+            loop_task,
+        ));
+        Responder { task, waiting, out: out.clone(), ui: ui_tx, client, subscribed }
     }
 
-    /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`).
-    pub fn touch(&self, cmd: Command) {
-        let _ = self.ui.send(cmd);
+    /// Waits (up to `limit`) until the lamp listens to `set_config`; false if it did not within the limit.
+    pub async fn ready(&self, limit: Duration) -> bool {
+        let mut rx = self.subscribed.clone();
+        let listening = tokio::time::timeout(limit, rx.wait_for(|s| *s)).await.is_ok_and(|r| r.is_ok());
+        listening
     }
 
-    /// Disconnects; returns the lamp's state, which it keeps across reconnects as the real lamp does.
-    pub async fn close(self) -> Option<State> {
-        let _ = self.client.try_disconnect();
+    /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`,
+    /// from `intended`).
+    pub fn touch(&self, cmd: Command, intended: Instant) {
+        let _ = self.ui.send((cmd, intended));
+    }
+
+    /// Disconnects once the touchscreen changes already made are published and acknowledged (up to `limit`); any
+    /// still unacknowledged then is reported as failed with `why`, never dropped. Returns the lamp's state, which it
+    /// keeps across reconnects as the real lamp does.
+    pub async fn close(self, limit: Duration, why: &str) -> Option<State> {
         drop(self.ui);
-        tokio::time::timeout(Duration::from_millis(1000), self.task).await.ok().and_then(Result::ok)
+        let deadline = Instant::now() + limit;
+        let (state, loop_task) = match tokio::time::timeout(limit, self.task).await {
+            Ok(Ok((state, task))) => (Some(state), Some(task)),
+            _ => (None, None),
+        };
+        while self.waiting.lock().unwrap().timed_pending() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.waiting.lock().unwrap().fail_timed(&self.out, why);
+        let _ = self.client.try_disconnect();
+        if let Some(mut t) = loop_task {
+            if tokio::time::timeout(Duration::from_millis(500), &mut t).await.is_err() {
+                t.abort();
+            }
+        }
+        state
     }
 }
 
@@ -338,37 +410,35 @@ async fn respond(
     waiting: Arc<Mutex<Waiting>>,
     out: Samples,
     mut incoming: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
-    mut ui: mpsc::UnboundedReceiver<Command>,
+    mut ui: mpsc::UnboundedReceiver<(Command, Instant)>,
     loop_task: JoinHandle<()>,
-) -> State {
+) -> (State, JoinHandle<()>) {
     loop {
+        // `timed`: a touchscreen change, with its intended start; answers to set_config are not timed here.
         let (cmd, timed) = tokio::select! {
             m = incoming.recv() => match m {
                 Some((topic, payload)) if topic == topics.set_config => match codec::parse_command(&payload) {
-                    Ok(cmd) => (cmd, false),
+                    Ok(cmd) => (cmd, None),
                     Err(_) => continue, // a bad command changes nothing, as on the real lamp
                 },
                 Some(_) => continue,
                 None => break,
             },
-            c = ui.recv() => match c { Some(c) => (c, true), None => break },
+            c = ui.recv() => match c { Some((c, intended)) => (c, Some(intended)), None => break },
         };
         state = state.apply(&cmd);
         let now = Instant::now();
         let payload = codec::encode_changed(&state, &cmd.client);
-        if client.try_publish(&topics.changed, QoS::AtLeastOnce, true, payload).is_ok() && timed {
-            waiting.lock().unwrap().queued.push_back(Some((sample::CHANGED, now, now)));
-        } else if timed {
-            out.send_now(fail(sample::CHANGED, now, now, "client queue full"));
+        // Queue and record under one lock (as the owner does), so the event loop cannot report this publish's
+        // packet id before its entry is there; untimed publishes still take their place in the order.
+        let mut w = waiting.lock().unwrap();
+        match (client.try_publish(&topics.changed, QoS::AtLeastOnce, true, payload).is_ok(), timed) {
+            (true, Some(intended)) => w.queued.push_back(Some((sample::CHANGED, intended, now))),
+            (true, None) => w.queued.push_back(None),
+            (false, Some(intended)) => out.send_now(fail(sample::CHANGED, intended, now, "client queue full")),
+            (false, None) => {}
         }
-        if !timed {
-            // Untimed publishes must still pair with their packet ids in order.
-            waiting.lock().unwrap().queued.push_back(None);
-        }
+        drop(w);
     }
-    let mut loop_task = loop_task;
-    if tokio::time::timeout(Duration::from_millis(500), &mut loop_task).await.is_err() {
-        loop_task.abort();
-    }
-    state
+    (state, loop_task)
 }

@@ -38,6 +38,14 @@ pub const SHIPPED: [(&str, &str); 3] = [
     ("smoke", include_str!("../../config/profiles/smoke.toml")),
 ];
 
+/// Where a profile name or path was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    File(PathBuf),
+    /// A shipped profile: its name and text.
+    BuiltIn(&'static str, &'static str),
+}
+
 /// A validated usage profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
@@ -169,21 +177,10 @@ impl Profile {
 
     /// [`Profile::find`] over the given directories (then the built-in profiles).
     pub fn find_in(name_or_path: &str, dirs: &[PathBuf]) -> Result<Profile, ConfigError> {
-        let path = Path::new(name_or_path);
-        if path.is_file() {
-            return Profile::load(path);
-        }
-        let looks_like_path = name_or_path.contains(['/', '\\']) || name_or_path.ends_with(".toml");
-        if !looks_like_path {
-            for dir in dirs {
-                let candidate = dir.join(format!("{name_or_path}.toml"));
-                if candidate.is_file() {
-                    return Profile::load(&candidate);
-                }
-            }
-            if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
-                return Profile::from_toml(text, &format!("built-in profile {name}"));
-            }
+        match Profile::locate(name_or_path, dirs) {
+            Some(Found::File(path)) => return Profile::load(&path),
+            Some(Found::BuiltIn(name, text)) => return Profile::from_toml(text, &format!("built-in profile {name}")),
+            None => {}
         }
         let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
@@ -199,6 +196,20 @@ impl Profile {
                 ),
             }],
         })
+    }
+
+    /// Where [`Profile::find_in`] would load `name_or_path` from, without reading it; `None` when nothing matches.
+    pub fn locate(name_or_path: &str, dirs: &[PathBuf]) -> Option<Found> {
+        let path = Path::new(name_or_path);
+        if path.is_file() {
+            return Some(Found::File(path.to_path_buf()));
+        }
+        if name_or_path.contains(['/', '\\']) || name_or_path.ends_with(".toml") {
+            return None;
+        }
+        let file = dirs.iter().map(|d| d.join(format!("{name_or_path}.toml"))).find(|c| c.is_file());
+        file.map(Found::File)
+            .or_else(|| SHIPPED.iter().find(|(n, _)| *n == name_or_path).map(|(n, t)| Found::BuiltIn(n, t)))
     }
 
     /// Sessions per lamp per hour at `phase` hours after the window's start (wrapping round the window).

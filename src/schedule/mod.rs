@@ -16,6 +16,7 @@
 //! times are not compressed, so each simulated session looks to the servers like a real one and only the number
 //! of concurrent sessions grows. Nothing here sleeps or reads a clock; this module owns no I/O.
 
+pub mod csv;
 mod session;
 mod summary;
 

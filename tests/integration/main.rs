@@ -5,6 +5,9 @@ mod support;
 
 mod cli_config;
 mod loadtest;
+mod loadtest_profile;
+mod loadtest_replay;
+mod profile_cli;
 mod run_mode;
 mod selftest;
 mod systemd_unit;

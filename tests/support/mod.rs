@@ -4,6 +4,7 @@
 
 pub mod django;
 pub mod lamp;
+pub mod loadrun;
 pub mod mosquitto;
 pub mod probe;
 
