@@ -10,6 +10,7 @@
 #    the generator's CPU (of one core) and RSS, and whether it saturated.
 # 2. HTTP cost: a web-only profile against the Django test site (gunicorn, 1 worker x 8 threads); prints the
 #    generator's CPU time per HTTP request.
+# SKIP_HTTP=1 runs the MQTT part only, SKIP_MQTT=1 the HTTP part only.
 # Needs: mosquitto, the test venv (bash scripts/setup-test-venv.sh). Builds the release binary without the demo broker.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,6 +30,7 @@ profile() { # $1 = out file, then sed expressions
 }
 
 # --- 1. MQTT ---
+if [[ -z "${SKIP_MQTT:-}" ]]; then
 port=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\nset_tcp_nodelay true\nsys_interval 5\nmax_connections -1\nmax_queued_messages 10000\n' "$port" > "$work/m.conf"
 mosquitto -c "$work/m.conf" >"$work/m.log" 2>&1 &
@@ -57,7 +59,9 @@ print(f"  generator: CPU mean {g['cpu_mean_pct']}% max {g['cpu_max_pct']}% of on
       f"saturated intervals {s['generator_saturated_intervals']}")
 PY
 kill %1 2>/dev/null || true
+fi
 
+[[ -n "${SKIP_HTTP:-}" ]] && exit 0
 # --- 2. HTTP ---
 export LAMPI_SITE_DB=$work/site.sqlite3 PYTHONDONTWRITEBYTECODE=1
 "$PY" tests/django_site/manage.py migrate -v0 && "$PY" tests/django_site/manage.py create_lampi_users --count 200 >/dev/null
@@ -66,7 +70,9 @@ hport=$(free_port)
 for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$hport/login/" && break; sleep 0.05; done
 port2=$(free_port); printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$port2" > "$work/m2.conf"
 mosquitto -c "$work/m2.conf" >/dev/null 2>&1 &
-profile "$work/web.toml" 's/^web = 0.5/web = 1/' 's/^app = 0.25/app = 0/' 's/^lamp_ui = 0.25/lamp_ui = 0/' 's/^per_hour = 180/per_hour = 0/'
+# Web sessions that only browse (login, then list and detail pages), so the CPU is the HTTP client's.
+profile "$work/web.toml" 's/^web = 0.5/web = 1/' 's/^app = 0.25/app = 0/' 's/^lamp_ui = 0.25/lamp_ui = 0/' 's/^per_hour = 180/per_hour = 0/' \
+    '/^\[chain.web\]/,/^\[chain.app\]/s/^detail = .*/detail = { list = 0.9, end = 0.1 }/'
 bash -c "'$BIN' -q loadtest --profile '$work/web.toml' --devices 100 --first-lamp 1 --duration 20s --broker 127.0.0.1:$port2 \
     --site http://127.0.0.1:$hport --seed 2 --out '$work/web' > /dev/null 2>'$work/web.err'; times" > "$work/times" 2>&1 || { tail "$work/web.err"; exit 1; }
 python3 - "$work/web" "$work/times" <<'PY'
