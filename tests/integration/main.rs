@@ -11,4 +11,5 @@ mod profile_cli;
 mod run_mode;
 mod selftest;
 mod systemd_unit;
+mod tls;
 mod web_client;

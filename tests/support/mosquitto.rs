@@ -11,6 +11,8 @@ pub struct Mosquitto {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra config after the plain listener (more listeners, TLS, passwords), with `per_listener_settings` on.
+    extra: String,
 }
 
 fn free_port() -> u16 {
@@ -37,9 +39,23 @@ impl Mosquitto {
 
     /// Starts on a given port (a test that first runs a lamp with the broker down picks the port itself).
     pub fn start_on(port: u16) -> Mosquitto {
-        let mut m = Mosquitto { port, dir: tempfile::tempdir().unwrap(), child: None };
+        let mut m = Mosquitto { port, dir: tempfile::tempdir().unwrap(), child: None, extra: String::new() };
         m.spawn();
         m
+    }
+
+    /// Starts with further listeners: `extra(dir)` returns config text (files it names may be written into `dir`).
+    /// The plain anonymous listener on `port()` stays, for probes and the readiness handshake.
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> String) -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = extra(dir.path());
+        let mut m = Mosquitto { port: free_port(), dir, child: None, extra };
+        m.spawn();
+        m
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn free_port() -> u16 {
@@ -63,11 +79,14 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest file {}\n\
+                "{}persistence false\nuser root\nlog_dest file {}\n\
                  log_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\n\
-                 sys_interval 1\nmax_queued_messages 100000\nset_tcp_nodelay true\n",
+                 sys_interval 1\nmax_queued_messages 100000\nset_tcp_nodelay true\nlistener {} 127.0.0.1\n\
+                 allow_anonymous true\n{}",
+                if self.extra.is_empty() { "" } else { "per_listener_settings true\n" },
+                self.log_path().display(),
                 self.port,
-                self.log_path().display()
+                self.extra
             ),
         )
         .unwrap();
