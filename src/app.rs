@@ -205,3 +205,33 @@ pub fn selftest(config: Option<&Path>, args: SelftestArgs) -> ExitCode {
     }
     ExitCode::from(code)
 }
+
+/// `lampi-agent report merge`: read every run, merge, write the fleet folder, print its summary.
+pub fn report_merge(runs: &[std::path::PathBuf], out: &Path) -> ExitCode {
+    match crate::report::merge::merge_dirs(runs, out) {
+        Ok((_, text)) => {
+            print!("{text}");
+            println!("merged {} run(s) into {}", runs.len(), out.display());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent report merge: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `lampi-agent report plot`: one HTML page of charts for a run folder.
+pub fn report_plot(run: &Path, out: Option<&Path>) -> ExitCode {
+    let out = out.map_or_else(|| run.join(crate::report::plot::DEFAULT_FILE), Path::to_path_buf);
+    match crate::report::plot::plot_dir(run, &out) {
+        Ok(charts) => {
+            println!("{} chart(s) in {}", charts, out.display());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent report plot: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
