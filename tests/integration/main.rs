@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_config;
+mod fleet;
 mod run_mode;
 mod selftest;
 mod systemd_unit;
