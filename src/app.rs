@@ -34,14 +34,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn terminated() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
+/// future is first polled: a SIGTERM that arrives before the daemon's loop first polls it still stops the lamp
+/// cleanly instead of killing it (under load that window was long enough for a test to hit it).
+pub fn terminated() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
     }
 }
 
@@ -64,7 +68,12 @@ pub fn run_daemon(settings: Settings) -> ExitCode {
     let ready = || {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     };
-    match runtime().block_on(daemon::run(&settings, &id, led, ready, terminated())) {
+    let rt = runtime();
+    let stop = {
+        let _in_runtime = rt.enter();
+        terminated()
+    };
+    match rt.block_on(daemon::run(&settings, &id, led, ready, stop)) {
         Ok(_) => ExitCode::from(EXIT_OK),
         Err(e) => {
             tracing::error!("{e}");

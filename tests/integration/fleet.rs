@@ -34,6 +34,7 @@ fn playbook(tmp: &Path, args: &[&str]) -> (bool, String) {
         .env("ANSIBLE_HOME", tmp.join("ansible-home"))
         .env("ANSIBLE_LOCAL_TEMP", tmp.join("ansible-tmp"))
         .env("ANSIBLE_REMOTE_TEMP", tmp.join("ansible-tmp"))
+        .env("ANSIBLE_ASYNC_DIR", tmp.join("ansible-async"))
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_FORCE_COLOR", "0")
         .output()
