@@ -3,7 +3,11 @@
 #   - Debian packages: mosquitto (the real broker the tests start on free ports), python3-venv, systemd (for
 #     systemd-analyze verify of the unit), openssl (certificates for the TLS test); installed only when missing.
 #   - A Python venv with Django + gunicorn for the test site (scripts/setup-test-venv.sh; outside the work tree).
-#   - cargo test: unit tests and the integration tests (one binary) against real mosquitto and Django.
+#   - ansible-playbook --syntax-check of every playbook in deploy/ansible (ansible-core is in the venv).
+#   - cargo test: unit tests and the integration tests (one binary) against real mosquitto and Django; they also
+#     run the Ansible role into a temporary prefix and loadtest.yml with two local lamps (tests/integration/fleet.rs).
+#   - scripts/cross-check.sh aarch64: a Pi build smoke-tested under qemu (LAMPI_TEST_CROSS=0 skips it). Its target
+#     directory is cached outside the work tree: about 7.5 min cold, 1-2 min after a change (README, Fleet).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh run_mode`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,5 +27,19 @@ export PATH="$PATH:/usr/sbin"
 
 bash scripts/setup-test-venv.sh
 
+venv="${LAMPI_TEST_VENV:-$HOME/.cache/lampi-agent/venv}"
+ansible_home="$(mktemp -d)"
+for book in site.yml loadtest.yml; do
+    (cd deploy/ansible && ANSIBLE_HOME="$ansible_home" "$venv/bin/ansible-playbook" --syntax-check \
+        -i inventory.example.yml "$book" >/dev/null) || { echo "test.sh: $book fails the syntax check" >&2; exit 1; }
+done
+rm -rf "$ansible_home"
+echo "test.sh: deploy/ansible playbooks pass --syntax-check" >&2
+
 # Two cores: keep the build to them and let the test binary's own threads share.
 cargo test --locked "$@"
+
+# The whole suite only (not when a test filter was given).
+if [[ $# -eq 0 && "${LAMPI_TEST_CROSS:-1}" == 1 ]]; then
+    bash scripts/cross-check.sh aarch64
+fi

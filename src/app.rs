@@ -36,14 +36,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn terminated() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
+/// future is first polled: a SIGTERM that arrives before the daemon's loop first polls it still stops the lamp
+/// cleanly instead of killing it (under load that window was long enough for a test to hit it).
+pub fn terminated() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
     }
 }
 
@@ -66,7 +70,12 @@ pub fn run_daemon(settings: Settings) -> ExitCode {
     let ready = || {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     };
-    match runtime().block_on(daemon::run(&settings, &id, led, ready, terminated())) {
+    let rt = runtime();
+    let stop = {
+        let _in_runtime = rt.enter();
+        terminated()
+    };
+    match rt.block_on(daemon::run(&settings, &id, led, ready, stop)) {
         Ok(_) => ExitCode::from(EXIT_OK),
         Err(e) => {
             tracing::error!("{e}");
@@ -295,4 +304,34 @@ pub fn selftest(config: Option<&Path>, args: SelftestArgs) -> ExitCode {
         return ExitCode::from(EXIT_FAILED);
     }
     ExitCode::from(code)
+}
+
+/// `lampi-agent report merge`: read every run, merge, write the fleet folder, print its summary.
+pub fn report_merge(runs: &[std::path::PathBuf], out: &Path) -> ExitCode {
+    match crate::report::merge::merge_dirs(runs, out) {
+        Ok((_, text)) => {
+            print!("{text}");
+            println!("merged {} run(s) into {}", runs.len(), out.display());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent report merge: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `lampi-agent report plot`: one HTML page of charts for a run folder.
+pub fn report_plot(run: &Path, out: Option<&Path>) -> ExitCode {
+    let out = out.map_or_else(|| run.join(crate::report::plot::DEFAULT_FILE), Path::to_path_buf);
+    match crate::report::plot::plot_dir(run, &out) {
+        Ok(charts) => {
+            println!("{} chart(s) in {}", charts, out.display());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent report plot: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }

@@ -60,8 +60,32 @@ pub enum Command {
     /// Usage profiles: derive one from an analytics export, show one
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Merge and plot load-test runs
-    Report,
+    /// Merge many lamps' load-test runs into one fleet view; plot a run as one HTML page
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Combine run folders (one per lamp, started together with --start-at) into one: exact fleet-wide
+    /// percentiles from the histogram logs, intervals aligned on timestamps, the single-run CSV formats, lamps.csv
+    Merge {
+        /// Run folders written by `lampi-agent loadtest`
+        #[arg(required = true, value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// Folder to write the merged run into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Draw a run (or a merged run) as one self-contained HTML file with inline SVG charts
+    Plot {
+        /// A run folder (from `loadtest` or `report merge`)
+        #[arg(value_name = "RUN_DIR")]
+        run: PathBuf,
+        /// Where to write the page [default: RUN_DIR/report.html]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -343,10 +367,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Loadtest(args) => with_settings(cli.config.as_deref(), |s| crate::app::loadtest(s, *args)),
         Command::Selftest(args) => crate::app::selftest(cli.config.as_deref(), args),
         Command::Profile(cmd) => crate::app::profile(cmd),
-        Command::Report => {
-            eprintln!("lampi-agent: this mode is not built yet");
-            ExitCode::from(EXIT_USAGE)
-        }
+        Command::Report(ReportCommand::Merge { runs, out }) => crate::app::report_merge(&runs, &out),
+        Command::Report(ReportCommand::Plot { run, out }) => crate::app::report_plot(&run, out.as_deref()),
     }
 }
 
@@ -486,6 +508,18 @@ mod tests {
             assert!(Cli::try_parse_from(argv).is_err(), "{clash}");
         }
         assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--replay-format", "keen"]).is_err());
+    }
+
+    #[test]
+    fn report_merge_takes_run_dirs_and_an_out_dir() {
+        let cli = Cli::try_parse_from(["lampi-agent", "report", "merge", "a", "b", "--out", "fleet"]).unwrap();
+        let Command::Report(ReportCommand::Merge { runs, out }) = cli.command else { panic!() };
+        assert_eq!((runs.len(), out), (2, PathBuf::from("fleet")));
+        assert!(Cli::try_parse_from(["lampi-agent", "report", "merge", "--out", "fleet"]).is_err(), "no runs");
+        assert!(Cli::try_parse_from(["lampi-agent", "report", "merge", "a"]).is_err(), "no --out");
+        let cli = Cli::try_parse_from(["lampi-agent", "report", "plot", "run", "--out", "x.html"]).unwrap();
+        let Command::Report(ReportCommand::Plot { run, out }) = cli.command else { panic!() };
+        assert_eq!((run, out), (PathBuf::from("run"), Some(PathBuf::from("x.html"))));
     }
 
     #[test]

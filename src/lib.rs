@@ -19,6 +19,7 @@ pub mod loadtest;
 pub mod metrics;
 pub mod mqtt;
 pub mod profile;
+pub mod report;
 pub mod schedule;
 pub mod selftest;
 pub mod store;

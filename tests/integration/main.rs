@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_config;
+mod fleet;
 mod loadtest;
 mod loadtest_profile;
 mod loadtest_replay;
