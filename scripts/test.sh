@@ -36,10 +36,11 @@ done
 rm -rf "$ansible_home"
 echo "test.sh: deploy/ansible playbooks pass --syntax-check" >&2
 
-# Two cores: keep the build to them and let the test binary's own threads share.
-cargo test --locked "$@"
-
-# The whole suite only (not when a test filter was given).
+# The Pi build, checked under qemu (the whole suite only, not when a test filter was given; LAMPI_TEST_CROSS=0 skips).
 if [[ $# -eq 0 && "${LAMPI_TEST_CROSS:-1}" == 1 ]]; then
     bash scripts/cross-check.sh aarch64
 fi
+
+# Last, so its summary closes the output: unit tests and the integration tests against real mosquitto and Django.
+cargo test --locked "$@"
+
