@@ -38,12 +38,14 @@ use super::{Error, IntervalReport, Op};
 
 /// Marks the raw service-time histogram of an operation.
 pub const SERVICE_PREFIX: &str = "svc:";
+/// Tag prefix of start lateness (how late attempts started), so merged runs keep their `late_*` figures.
+pub const LATE_PREFIX: &str = "late:";
 /// The legend line, pinned.
 pub const LEGEND: &str = "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"";
 
 /// The comment line that says what the values and tags are.
-const UNITS: &str =
-    "#[Values in microseconds. Tag=<kind>.<name>: corrected latency; Tag=svc:<kind>.<name>: raw service time]";
+const UNITS: &str = "#[Values in microseconds. Tag=<kind>.<name>: corrected latency; Tag=svc:<kind>.<name>: raw \
+                     service time; Tag=late:<kind>.<name>: start lateness]";
 
 /// Java's `Date.toString()`, which the `StartTime` line carries for humans.
 const HUMAN: &[FormatItem<'static>] =
@@ -59,7 +61,12 @@ pub fn service_tag(op: &Op) -> String {
     format!("{SERVICE_PREFIX}{}", tag(op))
 }
 
-/// Writes `latency.hlog` incrementally: the header on creation, two lines per active operation on each
+/// The tag of an operation's start lateness: `late:<kind>.<name>`.
+pub fn late_tag(op: &Op) -> String {
+    format!("{LATE_PREFIX}{}", tag(op))
+}
+
+/// Writes `latency.hlog` incrementally: the header on creation, three lines per active operation on each
 /// [`Writer::write`].
 pub struct Writer<W: Write> {
     out: W,
@@ -89,6 +96,7 @@ impl<W: Write> Writer<W> {
         for (op, s) in report.ops.iter().filter(|(_, s)| !s.is_empty()) {
             self.line(&tag(op), &s.latency, offset, report.length)?;
             self.line(&service_tag(op), &s.service, offset, report.length)?;
+            self.line(&late_tag(op), &s.lateness, offset, report.length)?;
         }
         Ok(self.out.flush()?)
     }
@@ -172,7 +180,8 @@ mod tests {
             String::from_utf8(out).unwrap(),
             format!(
                 "#[Logged with lampi-agent {}]\n\
-#[Values in microseconds. Tag=<kind>.<name>: corrected latency; Tag=svc:<kind>.<name>: raw service time]\n\
+#[Values in microseconds. Tag=<kind>.<name>: corrected latency; Tag=svc:<kind>.<name>: raw service time; \
+             Tag=late:<kind>.<name>: start lateness]\n\
 #[Histogram log format version 1.3]\n\
 #[StartTime: 1795790917.000 (seconds since epoch), Fri Nov 27 14:48:37 UTC 2026]\n\
 #[BaseTime: 1795790917.000 (seconds since epoch)]\n\
@@ -200,6 +209,7 @@ mod tests {
             for (op, s) in report.ops.iter().filter(|(_, s)| !s.is_empty()) {
                 expected.insert((tag(op), interval), (s.count, s.latency.max()));
                 expected.insert((service_tag(op), interval), (s.count, s.service.max()));
+                expected.insert((late_tag(op), interval), (s.count, s.lateness.max()));
             }
             w.write(&report).unwrap();
         }
@@ -213,7 +223,7 @@ mod tests {
         .unwrap();
         assert_eq!(start, Some(Duration::from_secs(1_795_790_917)));
         assert_eq!(seen, expected);
-        assert_eq!(seen.len(), 3 * 2 + 2 * 2, "no lines for the idle interval of /lampi/device/[id]");
+        assert_eq!(seen.len(), 3 * 3 + 2 * 3, "no lines for the idle interval of /lampi/device/[id]");
         let (_, lat_max) = seen[&("MQTT.roundtrip".to_string(), 2)];
         let (_, svc_max) = seen[&("svc:MQTT.roundtrip".to_string(), 2)];
         assert!(lat_max > svc_max, "corrected latency includes lateness: {lat_max} vs {svc_max}");

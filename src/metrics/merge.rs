@@ -122,12 +122,14 @@ mod tests {
             for r in reports {
                 w.write(r).unwrap();
             }
-            assert_eq!(hlog(&w.into_inner(), &mut merged).unwrap(), reports.len() * 2);
+            assert_eq!(hlog(&w.into_inner(), &mut merged).unwrap(), reports.len() * 3, "three tags per operation");
         }
         let mut expected = a.totals().clone();
         totals(&mut expected, b.totals());
         let e = expected.get(&Op::new("GET", "/lampi/")).unwrap();
-        for (tag, h) in [("GET./lampi/", &e.latency), ("svc:GET./lampi/", &e.service)] {
+        for (tag, h) in
+            [("GET./lampi/", &e.latency), ("svc:GET./lampi/", &e.service), ("late:GET./lampi/", &e.lateness)]
+        {
             let m = &merged[tag];
             assert_eq!(m.len(), 6000, "{tag}");
             for q in [0.5, 0.9, 0.99, 0.999, 1.0] {

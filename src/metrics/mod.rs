@@ -15,7 +15,7 @@
 //! - **latency** = `finished - intended`: what a user on the schedule waited, corrected for coordinated omission
 //!   (wrk2). This is the headline figure: Locust percentiles, the hlog's plain tags and `lat_*` columns.
 //! - **service** = `finished - started`: the raw time the server took once asked (`svc_*` columns, `svc:` tags).
-//! - **lateness** = `started - intended`, 0 when not late: how far behind the generator ran (`late_*` columns).
+//! - **lateness** = `started - intended`, 0 when not late: how far behind the generator ran (`late_*` columns, `late:` tags).
 //!
 //! All three are kept in microseconds in HdrHistograms (3 significant digits, values clamped to [`MAX_MICROS`] = 1 h,
 //! far beyond any timeout). Memory stays flat however long the run: a histogram grows with the largest value it has

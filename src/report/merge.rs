@@ -8,9 +8,9 @@
 //! one row per lamp and operation with its own percentiles and its p99 against the fleet's, to spot the outliers,
 //! and `system.csv` / `broker.csv` with every lamp's rows (for `report plot`).
 //!
-//! What the files of a run cannot give back: start lateness (the hlog keeps corrected latency and service time,
-//! not lateness), so the merged `late_*` columns are empty; and per-interval bytes (only run totals are recorded),
-//! so bytes appear in the totals but not in the history's content-size column.
+//! What the files of a run cannot give back: per-interval bytes (only run totals are recorded), so bytes appear in
+//! the totals but not in the history's content-size column. (Start lateness is in the hlog as `late:` tags, so the
+//! merged `late_*` columns are exact too; runs written before those tags existed merge with them empty.)
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::run::{op_of_tag, read_run, Run, Slot};
 use super::{csv, read_text, Error};
-use crate::metrics::hlog::{self, SERVICE_PREFIX};
+use crate::metrics::hlog::{self, LATE_PREFIX, SERVICE_PREFIX};
 use crate::metrics::stats::{add_histogram, histogram};
 use crate::metrics::summary::{self, Summary};
 use crate::metrics::{locust, ms, sadf, IntervalReport, Op, OpStats, Totals};
@@ -61,7 +61,7 @@ fn add_slot(into: &mut Slot, from: &Slot) {
     }
 }
 
-/// The stats of one operation in a slot (lateness left empty: the hlog does not carry it).
+/// The stats of one operation in a slot.
 fn op_stats(slot: &Slot, tag: &str) -> OpStats {
     let mut s = OpStats::new();
     if let Some(h) = slot.tags.get(tag) {
@@ -70,6 +70,9 @@ fn op_stats(slot: &Slot, tag: &str) -> OpStats {
     }
     if let Some(h) = slot.tags.get(&format!("{SERVICE_PREFIX}{tag}")) {
         s.service = h.clone();
+    }
+    if let Some(h) = slot.tags.get(&format!("{LATE_PREFIX}{tag}")) {
+        s.lateness = h.clone();
     }
     s.failures = slot.failures.get(tag).copied().unwrap_or(0).min(s.count);
     s
@@ -385,7 +388,7 @@ mod tests {
             assert_eq!(m.errors["timeout"].occurrences, e.errors["timeout"].occurrences, "{op}");
             let first_second = e.errors["timeout"].first_seen.replace_nanosecond(0).unwrap();
             assert_eq!(m.errors["timeout"].first_seen, first_second, "{op}: the failures CSV keeps whole seconds");
-            for (mh, eh) in [(&m.latency, &e.latency), (&m.service, &e.service)] {
+            for (mh, eh) in [(&m.latency, &e.latency), (&m.service, &e.service), (&m.lateness, &e.lateness)] {
                 for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
                     assert_eq!(mh.value_at_quantile(q), eh.value_at_quantile(q), "{op} q = {q}");
                 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::{csv, read, read_text, Error};
-use crate::metrics::hlog::{self, SERVICE_PREFIX};
+use crate::metrics::hlog::{self, LATE_PREFIX, SERVICE_PREFIX};
 use crate::metrics::stats::{add_histogram, histogram};
 use crate::metrics::{FailureStat, Op};
 
@@ -48,7 +48,7 @@ pub struct Run {
 
 /// The operation behind an hlog tag: `GET./lampi/` -> `("GET", "/lampi/")`; `None` for a `svc:` tag.
 pub fn op_of_tag(tag: &str) -> Option<Op> {
-    if tag.starts_with(SERVICE_PREFIX) {
+    if tag.starts_with(SERVICE_PREFIX) || tag.starts_with(LATE_PREFIX) {
         return None;
     }
     let (kind, name) = tag.split_once('.').unwrap_or((tag, ""));

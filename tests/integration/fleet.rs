@@ -115,6 +115,11 @@ fn merge_and_plot_real_runs_of_two_lamps_started_together() {
         ts.len()
     };
     assert!(seconds(&fleet) <= seconds(&runs[0]).max(seconds(&runs[1])) + 1, "intervals are aligned");
+    // Start lateness survives the merge (the hlog carries it as `late:` tags).
+    let merged = std::fs::read_to_string(fleet.join("latency.csv")).unwrap();
+    let busy: Vec<&str> = merged.lines().skip(1).filter(|l| l.split(';').nth(5) != Some("0")).collect();
+    assert!(!busy.is_empty());
+    assert!(busy.iter().all(|l| !l.split(';').nth(24).unwrap_or("").is_empty()), "late_p99_ms empty:\n{merged}");
 
     let (code, stdout, err) = run_cli(&["report", "plot", out], &[]);
     assert_eq!(code, 0, "{err}");
