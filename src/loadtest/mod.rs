@@ -20,7 +20,7 @@ pub mod sample;
 pub mod system;
 pub mod vlamp;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -229,10 +229,9 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let start = Instant::now();
     let start_wall = SystemTime::now();
     let start_odt = time::OffsetDateTime::from(start_wall);
-    let host = hostname();
-    let interval_secs = opts.interval.as_secs().max(1);
-    let mut out = output::Output::create(&opts.out, &host, interval_secs, start_odt, opts.broker_sys)
-        .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
+    let out =
+        output::Output::create(&opts.out, &hostname(), opts.interval.as_secs().max(1), start_odt, opts.broker_sys)
+            .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
     let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
     write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
 
@@ -258,39 +257,34 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let mut runner =
         tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
 
-    let mut recording = Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() };
-    let mut sampler = system::Sampler::new();
+    let mut live = Live {
+        recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() },
+        sampler: system::Sampler::new(),
+        out,
+        own: OwnUse::default(),
+        saturated: 0,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+        tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        start,
+        interval: opts.interval,
+    };
     let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut saturated = 0u32;
-    let mut own = OwnUse::default();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     loop {
         tokio::select! {
             s = rx.recv() => match s {
-                Some(s) => recording.take(s),
+                Some(s) => live.recording.take(s),
                 None => break,
             },
             r = &mut runner => {
                 r.context("load runner")?;
                 // Every lamp is done; take what they sent last.
-                while let Ok(s) = rx.try_recv() { recording.take(s); }
+                while let Ok(s) = rx.try_recv() { live.recording.take(s); }
                 break;
             }
             _ = tick.tick() => {
-                while let Ok(s) = rx.try_recv() { recording.take(s); }
-                let report = recording.rec.roll(Instant::now().into_std());
-                let sys = sampler.as_mut().map(|s| s.sample(opts.interval.as_secs_f64()));
-                let sys = sys.unwrap_or(system::Interval { cpu: [0.0; 6], mem: [0.0; 11], nets: vec![], load: [0.0; 6], own_cpu: 0.0, own_rss_kb: 0 });
-                own.add(&sys);
-                if sys.own_cpu > 90.0 * cores.min(2.0) {
-                    saturated += 1;
-                    tracing::warn!("the load generator itself is saturated ({:.0}% CPU): figures now measure this host, not the target; use fewer --devices per host", sys.own_cpu);
-                }
-                let latest = latest.lock().unwrap().clone();
-                out.interval(&report, recording.rec.totals(), counters.active.load(Ordering::Relaxed), &sys, Some((&settings.mqtt.host, &latest)))?;
-                let line = metrics::summary::progress(start.elapsed(), &report, recording.rec.totals());
-                if tty { eprint!("\r\x1b[2K{line}"); } else { eprintln!("{line}"); }
+                while let Ok(s) = rx.try_recv() { live.recording.take(s); }
+                let broker = latest.lock().unwrap().clone();
+                live.tick(counters.active.load(Ordering::Relaxed), Some((&settings.mqtt.host, &broker)))?;
             }
         }
     }
@@ -300,58 +294,103 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     if let Some(w) = watcher {
         w.abort();
     }
-    let report = recording.rec.roll(Instant::now().into_std());
-    let sys = sampler.as_mut().map(|s| s.sample(opts.interval.as_secs_f64()));
-    if let Some(sys) = sys {
-        out.interval(&report, recording.rec.totals(), 0, &sys, None)?;
-    }
-    if tty {
+    live.tick(0, None)?;
+    if live.tty {
         eprintln!();
     }
     let interrupted = *stop.borrow();
-    let totals = recording.rec.totals();
-    let summary = metrics::summary::summarize(totals);
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
-    let mut notes = notes(&counters, saturated, interrupted, replayed.as_ref());
-    notes.push(format!(
-        "load generator: CPU mean {:.0}% (max {:.0}%) of one core, {} cores; RSS max {:.1} MB",
-        own.cpu_sum / f64::from(own.n.max(1)),
-        own.cpu_max,
-        cores,
-        own.rss_max_kb as f64 / 1024.0
-    ));
-    let text = format!("{}\n{}", metrics::summary::table(&summary), notes.join("\n"));
-    println!("{text}");
-    println!("results in {}", opts.out.display());
-    let dir = out.dir.clone();
-    out.finish(totals, &text, &summary)?;
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let sessions: serde_json::Map<String, serde_json::Value> =
-        Interface::ALL.iter().map(|i| (i.key().to_string(), load(&counters.sessions[i.index()]).into())).collect();
-    let actions: serde_json::Map<String, serde_json::Value> =
-        runner::ACTION_NAMES.iter().zip(&counters.actions).map(|(n, c)| (n.to_string(), load(c).into())).collect();
-    let json = serde_json::json!({
-        "ending": if interrupted { "interrupted" } else { "completed" },
-        "dispatched": load(&counters.dispatched),
-        "not_started": load(&counters.not_started),
-        "skipped_churn": load(&counters.skipped_churn),
-        "sessions": sessions,
-        "actions": actions,
-        "late_actions": load(&counters.late),
-        "late_threshold_ms": runner::LATE.as_millis() as u64,
-        "max_action_lateness_ms": load(&counters.max_late_us) as f64 / 1000.0,
-        "replay": replayed.as_ref().map(replay_json),
-        "generator_saturated_intervals": saturated,
-        "generator": {
-            "cpu_mean_pct": (own.cpu_sum / f64::from(own.n.max(1)) * 10.0).round() / 10.0,
-            "cpu_max_pct": (own.cpu_max * 10.0).round() / 10.0,
-            "rss_max_mb": (own.rss_max_kb as f64 / 102.4).round() / 10.0,
-            "cores": cores,
-        },
-        "results": summary,
-    });
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    live.finish(opts, &counters, interrupted, replayed.as_ref())?;
     Ok(if interrupted { Ending::Interrupted } else { Ending::Completed })
+}
+
+/// The recorder task's state: what it has recorded, the files, and the generator's view of itself.
+struct Live {
+    recording: Recording,
+    sampler: Option<system::Sampler>,
+    out: output::Output,
+    own: OwnUse,
+    saturated: u32,
+    cores: f64,
+    tty: bool,
+    start: Instant,
+    interval: Duration,
+}
+
+impl Live {
+    /// Closes an interval: roll the histograms, sample this device, write every file, print the progress line.
+    fn tick(&mut self, users: u64, broker: Option<(&str, &BTreeMap<String, String>)>) -> anyhow::Result<()> {
+        let report = self.recording.rec.roll(Instant::now().into_std());
+        let sys = self.sampler.as_mut().map(|s| s.sample(self.interval.as_secs_f64())).unwrap_or_default();
+        self.own.add(&sys);
+        if sys.own_cpu > 90.0 * self.cores.min(2.0) {
+            self.saturated += 1;
+            tracing::warn!(
+                "the load generator itself is saturated ({:.0}% CPU): figures now measure this host, not the target; \
+                 use fewer --devices per host",
+                sys.own_cpu
+            );
+        }
+        self.out.interval(&report, self.recording.rec.totals(), users, &sys, broker)?;
+        let line = metrics::summary::progress(self.start.elapsed(), &report, self.recording.rec.totals());
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+        Ok(())
+    }
+
+    /// The end: the table and notes on stdout, the end-of-run files, `summary.json`.
+    fn finish(
+        self,
+        opts: &Options,
+        counters: &Counters,
+        interrupted: bool,
+        replayed: Option<&replay::Stats>,
+    ) -> anyhow::Result<()> {
+        let totals = self.recording.rec.totals();
+        let summary = metrics::summary::summarize(totals);
+        let own = &self.own;
+        let mut notes = notes(counters, self.saturated, interrupted, replayed);
+        notes.push(format!(
+            "load generator: CPU mean {:.0}% (max {:.0}%) of one core, {} cores; RSS max {:.1} MB",
+            own.cpu_mean(),
+            own.cpu_max,
+            self.cores,
+            own.rss_max_kb as f64 / 1024.0
+        ));
+        let text = format!("{}\n{}", metrics::summary::table(&summary), notes.join("\n"));
+        println!("{text}");
+        println!("results in {}", opts.out.display());
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let sessions: serde_json::Map<String, serde_json::Value> =
+            Interface::ALL.iter().map(|i| (i.key().to_string(), load(&counters.sessions[i.index()]).into())).collect();
+        let actions: serde_json::Map<String, serde_json::Value> =
+            runner::ACTION_NAMES.iter().zip(&counters.actions).map(|(n, c)| (n.to_string(), load(c).into())).collect();
+        let json = serde_json::json!({
+            "ending": if interrupted { "interrupted" } else { "completed" },
+            "dispatched": load(&counters.dispatched),
+            "not_started": load(&counters.not_started),
+            "skipped_churn": load(&counters.skipped_churn),
+            "sessions": sessions,
+            "actions": actions,
+            "late_actions": load(&counters.late),
+            "late_threshold_ms": runner::LATE.as_millis() as u64,
+            "max_action_lateness_ms": load(&counters.max_late_us) as f64 / 1000.0,
+            "replay": replayed.map(replay_json),
+            "generator_saturated_intervals": self.saturated,
+            "generator": {
+                "cpu_mean_pct": (own.cpu_mean() * 10.0).round() / 10.0,
+                "cpu_max_pct": (own.cpu_max * 10.0).round() / 10.0,
+                "rss_max_mb": (own.rss_max_kb as f64 / 102.4).round() / 10.0,
+                "cores": self.cores,
+            },
+            "results": summary,
+        });
+        self.out.finish(totals, &text, &json)?;
+        Ok(())
+    }
 }
 
 /// The load generator's own CPU (percent of one core) and memory over the run.
@@ -364,6 +403,10 @@ struct OwnUse {
 }
 
 impl OwnUse {
+    fn cpu_mean(&self) -> f64 {
+        self.cpu_sum / f64::from(self.n.max(1))
+    }
+
     fn add(&mut self, i: &system::Interval) {
         self.n += 1;
         self.cpu_sum += i.own_cpu;

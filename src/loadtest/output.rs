@@ -95,13 +95,8 @@ impl Output {
         Ok(())
     }
 
-    /// The end-of-run files.
-    pub fn finish(
-        mut self,
-        totals: &Totals,
-        summary_text: &str,
-        summary: &metrics::summary::Summary,
-    ) -> io::Result<()> {
+    /// The end-of-run files; `summary` is the whole `summary.json` document.
+    pub fn finish(mut self, totals: &Totals, summary_text: &str, summary: &serde_json::Value) -> io::Result<()> {
         for w in [&mut self.system.cpu, &mut self.system.mem, &mut self.system.net, &mut self.system.load] {
             w.flush()?;
         }
@@ -114,8 +109,6 @@ impl Output {
         let parts: Vec<PathBuf> = SYSTEM_PARTS.iter().map(|p| self.dir.join(p)).collect();
         system::concat(&parts, &self.dir.join("system.csv"))?;
         std::fs::write(self.dir.join("summary.txt"), summary_text)?;
-        let mut json = create(&self.dir, "summary.json")?;
-        metrics::summary::write_json(&mut json, summary)?;
-        json.flush()
+        std::fs::write(self.dir.join("summary.json"), serde_json::to_string_pretty(summary)? + "\n")
     }
 }

@@ -122,8 +122,8 @@ pub fn net_rates(a: &NetCounters, b: &NetCounters, secs: f64) -> [f64; 8] {
     [r(a.rx_packets, b.rx_packets), r(a.tx_packets, b.tx_packets), rxb / 1024.0, txb / 1024.0, 0.0, 0.0, 0.0, util]
 }
 
-/// What one interval of sampling produced.
-#[derive(Debug, Clone, PartialEq)]
+/// What one interval of sampling produced (all zero where the machine could not be read).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Interval {
     pub cpu: [f64; 6],
     pub mem: [f64; 11],
