@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::django::{DjangoSite, SiteOptions};
 use crate::support::lamp::{run_cli, BIN};
-use crate::support::Mosquitto;
+use crate::support::{poll_until, Mosquitto};
 
 const SMOKE: &str = include_str!("../../config/profiles/smoke.toml");
 
@@ -276,14 +276,11 @@ fn sigint_mid_run_keeps_every_completed_interval_and_writes_the_summary() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(out.join("latency.csv"))
-        .map_or(0, |t| t.lines().filter(|l| l.contains(";3;") || l.contains("MQTT")).count())
-        < 6
-    {
-        assert!(Instant::now() < deadline, "no intervals written");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(Duration::from_secs(20), "a few intervals written", || {
+        std::fs::read_to_string(out.join("latency.csv"))
+            .map_or(0, |t| t.lines().filter(|l| l.contains(";3;") || l.contains("MQTT")).count())
+            >= 6
+    });
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let t0 = Instant::now();
     let status = child.wait().unwrap();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::lamp::config_text;
-use crate::support::{Lamp, Mosquitto, Probe};
+use crate::support::{poll_until, Lamp, Mosquitto, Probe};
 
 const CHANGED: &str = "lamp/changed";
 const SET: &str = "lamp/set_config";
@@ -71,11 +71,9 @@ async fn bad_payloads_change_nothing_publish_nothing_and_the_daemon_lives() {
     probe.publish(SET, r#"{"color": {"h": 0.5, "s": 0.5}, "brightness": 0.4, "client": "good"}"#).await;
     probe.expect(CHANGED, T, |m| m.json()["client"] == "good").await;
     let state_file = dir.path().join("state/lamp-state.json");
-    let deadline = Instant::now() + T;
-    while !std::fs::read_to_string(&state_file).unwrap_or_default().contains("good") {
-        assert!(Instant::now() < deadline, "state file never written");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll_until(T, "the state file holds the good change", || {
+        std::fs::read_to_string(&state_file).unwrap_or_default().contains("good")
+    });
     let file_before = std::fs::read(&state_file).unwrap();
     let bad: &[&str] = &[
         "{not json",
@@ -170,11 +168,9 @@ async fn kill_9_during_state_writes_never_leaves_an_unreadable_file() {
         }
         // Kill while writes are under way: once a write from this round has landed and more commands are queued.
         probe.expect(CHANGED, T, |m| m.json()["client"] == format!("k{round}")).await;
-        let deadline = Instant::now() + T;
-        while !std::fs::read_to_string(&state_file).unwrap_or_default().contains(&format!("k{round}")) {
-            assert!(Instant::now() < deadline, "no state write in round {round}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        poll_until(T, &format!("a state write in round {round}"), || {
+            std::fs::read_to_string(&state_file).unwrap_or_default().contains(&format!("k{round}"))
+        });
         lamp.signal(libc::SIGKILL);
         lamp.wait_exit(T).expect("killed");
         let text = std::fs::read_to_string(&state_file).expect("state file exists");

@@ -11,3 +11,14 @@ pub mod probe;
 pub use lamp::Lamp;
 pub use mosquitto::Mosquitto;
 pub use probe::Probe;
+
+/// Waits until `ready()` holds, checking every few milliseconds, for at most `within`; panics naming `what`.
+/// For events the tests cannot subscribe to (a file the daemon writes, a log line): the wait ends on the event,
+/// never on the clock, and the interval only sets how promptly it is seen.
+pub fn poll_until(within: std::time::Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
