@@ -6,7 +6,8 @@ use crate::profile::{Interface, SHIPPED};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-fn sample(name: &str) -> Option<PathBuf> {
+/// A sample export from `../shared/data`, or None (saying so) where the shared folder is absent.
+pub(crate) fn sample(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
     if p.is_file() {
         Some(p)

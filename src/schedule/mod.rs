@@ -29,7 +29,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::profile::{Interface, Profile};
 use session::Session;
-pub use summary::{summary, Summary};
+pub use summary::{summary, ActionCounts, Summary};
 
 /// How a run expands a profile.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,36 @@ use std::time::Duration;
 use super::{ActionKind, Page, Params, ParamsError, Schedule};
 use crate::profile::{Interface, Profile};
 
+/// Actions by kind: what a schedule holds (`--dry-run`) or a replay played.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    pub logins: u64,
+    /// `/`, `/lampi/`, `/lampi/device/<id>`, by [`Page`] as an index.
+    pub pages: [u64; 3],
+    pub set_config: u64,
+    pub device_changed: u64,
+    pub reconnects: u64,
+    pub session_ends: u64,
+}
+
+impl ActionCounts {
+    pub fn add(&mut self, kind: &ActionKind) {
+        match kind {
+            ActionKind::Login => self.logins += 1,
+            ActionKind::Page(page) => self.pages[*page as usize] += 1,
+            ActionKind::SetConfig(_) => self.set_config += 1,
+            ActionKind::DeviceChanged(_) => self.device_changed += 1,
+            ActionKind::Reconnect { .. } => self.reconnects += 1,
+            ActionKind::SessionEnd => self.session_ends += 1,
+        }
+    }
+
+    /// MQTT messages: set_config and touchscreen lamp/changed.
+    pub fn messages(&self) -> u64 {
+        self.set_config + self.device_changed
+    }
+}
+
 /// Counts of one schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -17,13 +47,7 @@ pub struct Summary {
     pub sessions: [u64; 3],
     /// The profile's expected number of sessions for these parameters (the Poisson mean).
     pub expected_sessions: f64,
-    pub logins: u64,
-    /// Page views: `/`, `/lampi/`, `/lampi/device/<id>`.
-    pub pages: [u64; 3],
-    pub set_config: u64,
-    pub device_changed: u64,
-    pub reconnects: u64,
-    pub session_ends: u64,
+    pub actions: ActionCounts,
     /// The busiest one-second bucket of MQTT messages (set_config + lamp/changed), and its start.
     pub peak_messages: u64,
     pub peak_at: Duration,
@@ -39,12 +63,7 @@ pub fn summary(profile: &Profile, params: &Params) -> Result<Summary, ParamsErro
         params: params.clone(),
         sessions: [0; 3],
         expected_sessions: expected_sessions(profile, params),
-        logins: 0,
-        pages: [0; 3],
-        set_config: 0,
-        device_changed: 0,
-        reconnects: 0,
-        session_ends: 0,
+        actions: ActionCounts::default(),
         peak_messages: 0,
         peak_at: Duration::ZERO,
         peak_http: 0,
@@ -56,16 +75,11 @@ pub fn summary(profile: &Profile, params: &Params) -> Result<Summary, ParamsErro
             s.note_second(second, messages, http);
             (second, messages, http) = (sec, 0, 0);
         }
+        s.actions.add(&a.kind);
         match a.kind {
-            ActionKind::Login => (s.logins, http) = (s.logins + 1, http + 1),
-            ActionKind::Page(page) => {
-                s.pages[page as usize] += 1;
-                http += 1;
-            }
-            ActionKind::SetConfig(_) => (s.set_config, messages) = (s.set_config + 1, messages + 1),
-            ActionKind::DeviceChanged(_) => (s.device_changed, messages) = (s.device_changed + 1, messages + 1),
-            ActionKind::Reconnect { .. } => s.reconnects += 1,
-            ActionKind::SessionEnd => s.session_ends += 1,
+            ActionKind::Login | ActionKind::Page(_) => http += 1,
+            ActionKind::SetConfig(_) | ActionKind::DeviceChanged(_) => messages += 1,
+            ActionKind::Reconnect { .. } | ActionKind::SessionEnd => {}
         }
     }
     s.note_second(second, messages, http);
@@ -87,7 +101,7 @@ impl Summary {
     }
 
     pub fn messages(&self) -> u64 {
-        self.set_config + self.device_changed
+        self.actions.messages()
     }
 
     /// Mean MQTT messages per second over the run.
@@ -139,14 +153,15 @@ impl fmt::Display for Summary {
             self.expected_sessions,
             by.join(", ")
         )?;
+        let a = &self.actions;
         writeln!(
             f,
             "  http          {} logins, {} pages (/ {}, /lampi/ {}, /lampi/device/<id> {}); peak {}/s",
-            self.logins,
-            self.pages.iter().sum::<u64>(),
-            self.pages[Page::Root as usize],
-            self.pages[Page::List as usize],
-            self.pages[Page::Detail as usize],
+            a.logins,
+            a.pages.iter().sum::<u64>(),
+            a.pages[Page::Root as usize],
+            a.pages[Page::List as usize],
+            a.pages[Page::Detail as usize],
             self.peak_http
         )?;
         writeln!(
@@ -154,12 +169,12 @@ impl fmt::Display for Summary {
             "  mqtt          {} messages: {} set_config, {} lamp/changed from touchscreens; {:.2}/s on average, \
              peak {}/s at {}",
             self.messages(),
-            self.set_config,
-            self.device_changed,
+            a.set_config,
+            a.device_changed,
             self.messages_per_sec(),
             self.peak_messages,
             humantime::format_duration(self.peak_at)
         )?;
-        write!(f, "  other         {} reconnects, {} sessions ended within the run", self.reconnects, self.session_ends)
+        write!(f, "  other         {} reconnects, {} sessions ended within the run", a.reconnects, a.session_ends)
     }
 }

@@ -64,17 +64,14 @@ impl Lamp {
         s
     }
 
-    /// Waits until the log has a line containing `needle` (the daemon logs each event it handles).
+    /// Waits until the log has a line containing `needle` (the daemon logs each event it handles); returns it.
     pub fn wait_log(&self, needle: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
-                return line.to_string();
-            }
-            assert!(Instant::now() < deadline, "no log line with {needle:?} within {within:?}:\n{log}");
-            std::thread::sleep(Duration::from_millis(10)); // polling interval while waiting for a real event
-        }
+        let mut found = None;
+        super::poll_until(within, &format!("a log line with {needle:?}"), || {
+            found = self.log().lines().find(|l| l.contains(needle)).map(str::to_string);
+            found.is_some()
+        });
+        found.unwrap()
     }
 
     pub fn signal(&self, sig: i32) {

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 mod stats;
 
-pub use stats::{Played, Stats};
+pub use stats::Stats;
 
 use super::mixpanel::Lines;
 use super::sessions::{continues, Event, Fields, Kind, Sessions};
@@ -427,30 +427,22 @@ impl Replay {
         if let (true, Some(i)) = (p.opens, action.interface) {
             s.sessions[i.index()] += 1;
         }
-        let played = &mut s.played;
-        match &mut action.kind {
-            ActionKind::Login => played.logins += 1,
-            ActionKind::Page(page) => played.pages[*page as usize] += 1,
-            ActionKind::SetConfig(_) => played.set_config += 1,
-            ActionKind::DeviceChanged(_) => played.device_changed += 1,
-            ActionKind::SessionEnd => played.session_ends += 1,
-            ActionKind::Reconnect { offline } => {
-                played.reconnects += 1;
-                let known = match self.offline.remove(&p.seq) {
-                    Some(ns) => ns,
-                    None => {
-                        // Still offline: play what is known, and forget the disconnect so a later connect does
-                        // not match it.
-                        s.offline_cut += 1;
-                        let track = &mut self.tracks[p.k as usize];
-                        if track.down.is_some_and(|(seq, _)| seq == p.seq) {
-                            track.down = None;
-                        }
-                        self.read_max.saturating_sub(p.at)
+        s.played.add(&action.kind);
+        if let ActionKind::Reconnect { offline } = &mut action.kind {
+            let known = match self.offline.remove(&p.seq) {
+                Some(ns) => ns,
+                None => {
+                    // Still offline: play what is known, and forget the disconnect so a later connect does
+                    // not match it.
+                    s.offline_cut += 1;
+                    let track = &mut self.tracks[p.k as usize];
+                    if track.down.is_some_and(|(seq, _)| seq == p.seq) {
+                        track.down = None;
                     }
-                };
-                *offline = scale(known);
-            }
+                    self.read_max.saturating_sub(p.at)
+                }
+            };
+            *offline = scale(known);
         }
         Some(action)
     }

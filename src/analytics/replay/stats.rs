@@ -4,18 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::profile::Interface;
-
-/// Actions played so far, by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Played {
-    pub logins: u64,
-    /// `/`, `/lampi/`, `/lampi/device/<id>`.
-    pub pages: [u64; 3],
-    pub set_config: u64,
-    pub device_changed: u64,
-    pub reconnects: u64,
-    pub session_ends: u64,
-}
+use crate::schedule::ActionCounts;
 
 /// What a replay read and played so far; shared with the run, which reports it.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +29,7 @@ pub struct Stats {
     pub connects: u64,
     /// Sessions started (their first action played), per interface (by [`Interface::index`]).
     pub sessions: [u64; 3],
-    pub played: Played,
+    pub played: ActionCounts,
     /// Events played later than recorded (out of order in the export).
     pub out_of_order: u64,
     /// Reconnects played before their lamp's recorded connect (offline cut to what was known).

@@ -3,6 +3,8 @@
 use super::*;
 use std::io::Write;
 
+use crate::analytics::tests::sample;
+
 const MIN: Duration = Duration::from_secs(120);
 
 fn opts(speed: f64, lamps: u32) -> Options {
@@ -215,16 +217,6 @@ fn malformed_lines_are_skipped_and_counted() {
     assert_eq!((stats.records, stats.bad), (3, 1));
     assert!(stats.to_string().contains("line 2"), "{stats}");
     assert_eq!(actions.len(), 3);
-}
-
-fn sample(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: sample export {} is absent", p.display());
-        None
-    }
 }
 
 /// Recorded controls by interface (web + app, touchscreen) and page views, counted straight from the export.
