@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use rumqttc::{Event, EventLoop, MqttOptions, Packet, QoS};
 
-use crate::cli::DemoArgs;
 use crate::config::Settings;
 use crate::identity::Identity;
 use crate::lamp::{codec, colour};
@@ -54,7 +53,8 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start_broker(port: u16) -> anyhow::Result<()> {
+/// Starts the broker on its own thread and returns once it accepts connections (a TCP handshake), with Nagle off.
+async fn start_broker(port: u16) -> anyhow::Result<()> {
     let config: rumqttd::Config =
         toml::from_str(&BROKER_TOML.replace("PORT", &port.to_string())).context("embedded broker config")?;
     let mut broker = rumqttd::Broker::new(config);
@@ -63,29 +63,85 @@ fn start_broker(port: u16) -> anyhow::Result<()> {
             eprintln!("demo broker stopped: {e}");
         }
     })?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("the embedded broker is not listening on 127.0.0.1:{port} after 5 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await; // poll interval while the broker thread binds
+    }
+    nodelay_on_listener(port);
     Ok(())
 }
 
-/// Polls until a publish arrives on `topic` (or `deadline` passes).
-async fn next_on(ev: &mut EventLoop, topic: &str, deadline: Instant) -> anyhow::Result<Vec<u8>> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ev.poll()).await {
-            Err(_) => bail!("no message on {topic} in time"),
-            Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.topic == topic => return Ok(p.payload.to_vec()),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) if Instant::now() < deadline => {
-                tracing::debug!("demo client: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+/// rumqttd leaves Nagle's algorithm on for the sockets it accepts and has no option for it: a lamp/changed it
+/// forwards then waits for the client's delayed ACK, about 40 ms a round trip, where mosquitto with
+/// `set_tcp_nodelay true` (and the lamp itself) answers in well under a millisecond. Linux and the BSDs copy
+/// TCP_NODELAY from a listening socket to the sockets it accepts, so setting it on rumqttd's listener (found by its
+/// port among this process's descriptors) turns Nagle off for every client that connects afterwards.
+fn nodelay_on_listener(port: u16) {
+    for fd in 3..1024 {
+        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let (mut listening, mut optlen) = (0 as libc::c_int, std::mem::size_of::<libc::c_int>() as libc::socklen_t);
+        // SAFETY: plain getsockname/getsockopt/setsockopt on descriptor numbers with correctly sized buffers; a
+        // number that is no socket (or not open) just fails.
+        let ours = unsafe {
+            libc::getsockname(fd, (&raw mut addr).cast(), &mut len) == 0
+                && i32::from(addr.sin_family) == libc::AF_INET
+                && u16::from_be(addr.sin_port) == port
+                && libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut listening).cast(), &mut optlen)
+                    == 0
+                && listening == 1
+        };
+        if ours {
+            let on: libc::c_int = 1;
+            let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: as above.
+            unsafe { libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&raw const on).cast(), size) };
+            return;
+        }
+    }
+    tracing::warn!("embedded broker: listener not found; round trips will show Nagle's ~40 ms");
+}
+
+/// The demo client's messages, by topic. The broker orders messages per topic, not across topics (the lamp's
+/// first lamp/changed may come before or after its "1" on the connection topic): whatever arrives on another topic
+/// than the one awaited is kept for later, never dropped.
+struct Inbox {
+    ev: EventLoop,
+    kept: Vec<(String, Vec<u8>)>,
+}
+
+impl Inbox {
+    /// The next message on `topic` (kept or new), or an error once `deadline` passes.
+    async fn next_on(&mut self, topic: &str, deadline: Instant) -> anyhow::Result<Vec<u8>> {
+        if let Some(i) = self.kept.iter().position(|(t, _)| t == topic) {
+            return Ok(self.kept.remove(i).1);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.ev.poll()).await {
+                Err(_) => bail!("no message on {topic} in time"),
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.topic == topic => return Ok(p.payload.to_vec()),
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => self.kept.push((p.topic, p.payload.to_vec())),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e).context("demo client lost the embedded broker"),
             }
-            Ok(Err(e)) => return Err(e).context("demo client cannot reach the broker"),
         }
     }
 }
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+/// What the demo shows.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Fade between colours over this long (the lamp's default is no fade).
+    pub transition: Option<Duration>,
+}
+
+pub async fn run(args: Options) -> anyhow::Result<()> {
     let port = free_port()?;
-    start_broker(port)?;
+    start_broker(port).await?;
     let state_dir = std::env::temp_dir().join(format!("lampi-agent-demo-{}", std::process::id()));
     let transition = args.transition.map_or("0s".to_string(), |d| humantime::format_duration(d).to_string());
     let toml = format!(
@@ -112,13 +168,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut opts = MqttOptions::new(CLIENT, "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(10));
-    let (client, mut ev) = crate::mqtt::client(opts, 16);
+    let (client, ev) = crate::mqtt::client(opts, 16);
+    let mut inbox = Inbox { ev, kept: Vec::new() };
     client.subscribe(&topics.connection, QoS::ExactlyOnce).await?;
     client.subscribe(&topics.changed, QoS::AtLeastOnce).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let birth = next_on(&mut ev, &topics.connection, deadline).await?;
+    let birth = inbox.next_on(&topics.connection, deadline).await?;
     println!("{:<34} {}", topics.connection, String::from_utf8_lossy(&birth));
-    let first = next_on(&mut ev, &topics.changed, deadline).await?;
+    let first = inbox.next_on(&topics.changed, deadline).await?;
     println!("{:<34} {}\n", "lamp/changed (retained at start)", String::from_utf8_lossy(&first));
 
     println!("{:<36} {:<44} {:<24} {:>10}", "step", "lamp/changed", "LED duties (r g b)", "round trip");
@@ -131,15 +188,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             println!("{what:<36} (ignored by the lamp: {reason})");
             continue;
         }
-        let reply = next_on(&mut ev, &topics.changed, Instant::now() + Duration::from_secs(5)).await?;
-        let rtt = sent.elapsed();
-        let (state, _) = codec::parse_state(&reply).context("lamp/changed from the daemon")?;
-        if let Some(d) = args.transition {
-            tokio::time::sleep(d + Duration::from_millis(40)).await; // let the fade finish before reading the LED
+        // The reply to this command: a lamp/changed from this client (the broker may repeat the start-up one).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (reply, rtt) = loop {
+            let reply = inbox.next_on(&topics.changed, deadline).await?;
+            let rtt = sent.elapsed();
+            let (state, by) = codec::parse_state(&reply).context("lamp/changed from the daemon")?;
+            if by == CLIENT {
+                break (state, rtt);
+            }
+        };
+        let state = reply;
+        // The LED task applies the change beside the MQTT reply (after the fade, if any): wait for it, bounded.
+        let expected = colour::duties(&state, gamma);
+        let settle = Instant::now() + args.transition.unwrap_or_default() + Duration::from_secs(1);
+        while sim.current() != expected && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(1)).await; // poll interval of the simulated LED
         }
         let duties = sim.current();
-        let expected = colour::duties(&state, gamma);
-        let mark = if args.transition.is_none() && duties != expected { " (LED disagrees!)" } else { "" };
+        let mark = if duties != expected { " (LED disagrees!)" } else { "" };
         println!(
             "{what:<36} {:<44} {:<24} {:>7.2} ms{mark}",
             state.to_string(),
@@ -150,7 +217,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let _ = stop_tx.send(());
     let summary = daemon.await.context("daemon task")??;
-    let goodbye = next_on(&mut ev, &topics.connection, Instant::now() + Duration::from_secs(3)).await?;
+    let goodbye = inbox.next_on(&topics.connection, Instant::now() + Duration::from_secs(3)).await?;
     println!("\n{:<34} {}", topics.connection, String::from_utf8_lossy(&goodbye));
     println!(
         "daemon stopped: {} commands applied, {} rejected, LED off ({}); final state {}",

@@ -9,6 +9,7 @@ mod loadtest;
 mod loadtest_profile;
 mod loadtest_replay;
 mod profile_cli;
+mod readme;
 mod run_mode;
 mod selftest;
 mod systemd_unit;
