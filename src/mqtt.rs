@@ -68,8 +68,23 @@ pub fn options(cfg: &config::Mqtt, client_id: &str, will: Option<LastWill>) -> R
     Ok(o)
 }
 
-/// A client and its event loop, with Nagle off (a lamp's messages are small and latency is what we sell).
-pub fn client(options: MqttOptions, capacity: usize) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+/// The largest publish payload a LAMPI deployment lets through: the broker's `message_size_limit` (mosquitto drops
+/// a larger publish at the broker and keeps its sender connected). Real LAMPI messages are about 100 bytes.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+
+/// The largest packet every client here reads. rumqttc drops the connection on a bigger one (its default is 10 KiB,
+/// so a 20 KB `set_config` knocked the lamp off the broker and made it re-announce); MQTT 3.1.1 cannot tell the
+/// broker a limit, so the client reads anything up to [`MAX_PAYLOAD`] plus the longest topic (65,535 bytes) and the
+/// packet's header, and the codec rejects what is too big for its purpose with a one-line reason.
+pub const MAX_INCOMING_PACKET: usize = MAX_PAYLOAD + 65_535 + 16;
+
+/// What these clients send at most (their own messages are small; a bigger publish is refused before sending).
+const MAX_OUTGOING_PACKET: usize = 64 * 1024;
+
+/// A client and its event loop, with Nagle off (a lamp's messages are small and latency is what we sell) and the
+/// incoming packet limit of [`MAX_INCOMING_PACKET`].
+pub fn client(mut options: MqttOptions, capacity: usize) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     let (client, mut eventloop) = rumqttc::AsyncClient::new(options, capacity);
     let mut net = rumqttc::NetworkOptions::new();
     net.set_tcp_nodelay(true);

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
 use crate::backoff::Backoff;
+use crate::lamp::codec::MAX_COMMAND_BYTES;
 
 #[derive(Debug)]
 pub enum LinkEvent {
@@ -17,6 +18,13 @@ pub enum LinkEvent {
     Publish {
         topic: String,
         payload: bytes::Bytes,
+    },
+    /// A publish too large for any LAMPI message: only its size and first bytes go on, so a flood of big payloads
+    /// cannot pile megabytes into the queue to the logic loop.
+    Oversized {
+        topic: String,
+        size: usize,
+        head: bytes::Bytes,
     },
     /// An UNSUBACK: the daemon's shutdown uses an unsubscribe as an ordering marker behind its last publish.
     UnsubAck,
@@ -39,6 +47,10 @@ pub async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
                 LinkEvent::Connected
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.payload.len() > MAX_COMMAND_BYTES => {
+                let head = p.payload.slice(..200);
+                LinkEvent::Oversized { topic: p.topic, size: p.payload.len(), head }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => LinkEvent::Publish { topic: p.topic, payload: p.payload },
             Ok(Event::Incoming(Packet::UnsubAck(_))) => LinkEvent::UnsubAck,

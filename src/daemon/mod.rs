@@ -163,7 +163,12 @@ impl Logic {
             LinkEvent::Publish { topic, payload } if topic == self.topics.set_config => {
                 self.on_set_config(&payload).await
             }
-            LinkEvent::Publish { topic, .. } => debug!(%topic, "ignoring a message on an unexpected topic"),
+            LinkEvent::Oversized { topic, size, head } if topic == self.topics.set_config => {
+                self.reject(&head, &codec::BadCommand::TooLarge(size))
+            }
+            LinkEvent::Publish { topic, .. } | LinkEvent::Oversized { topic, .. } => {
+                debug!(%topic, "ignoring a message on an unexpected topic")
+            }
             LinkEvent::UnsubAck | LinkEvent::Disconnected => {}
         }
     }
@@ -175,12 +180,7 @@ impl Logic {
     async fn on_set_config(&mut self, payload: &[u8]) {
         let cmd = match codec::parse_command(payload) {
             Ok(cmd) => cmd,
-            Err(reason) => {
-                self.summary.rejected += 1;
-                let shown = String::from_utf8_lossy(&payload[..payload.len().min(200)]).into_owned();
-                warn!(payload = %shown, "ignored set_config: {reason}; nothing changed");
-                return;
-            }
+            Err(reason) => return self.reject(payload, &reason),
         };
         self.summary.accepted += 1;
         self.state = self.state.apply(&cmd);
@@ -192,6 +192,13 @@ impl Logic {
         if let Err(e) = self.client.publish(&self.topics.changed, QoS::AtLeastOnce, true, changed).await {
             warn!("cannot queue lamp/changed: {e}");
         }
+    }
+
+    /// A refused `set_config`: counted, one warning with the reason and the payload's start, nothing changed.
+    fn reject(&mut self, payload: &[u8], reason: &codec::BadCommand) {
+        self.summary.rejected += 1;
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(200)]).into_owned();
+        warn!(payload = %shown, "ignored set_config: {reason}; nothing changed");
     }
 
     /// Publishes `"0"` (QoS 2, retained) and disconnects only once the broker has completed it: a DISCONNECT while

@@ -10,8 +10,13 @@ use serde_json::{json, Map, Value};
 use super::{Command, Level, State};
 
 /// Why a payload was refused; the `Display` is the one log line the daemon writes.
+/// The largest `set_config` read: real ones are about 100 bytes; anything larger is refused unread.
+pub const MAX_COMMAND_BYTES: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadCommand {
+    #[error("payload of {} bytes: expected a set_config of at most {} bytes", thousands(*.0), thousands(MAX_COMMAND_BYTES))]
+    TooLarge(usize),
     #[error("not JSON: {0}")]
     NotJson(String),
     #[error("expected a JSON object, got {0}")]
@@ -20,6 +25,19 @@ pub enum BadCommand {
     MissingClient,
     #[error("\"{field}\" is {got}: expected {expected}")]
     Field { field: &'static str, got: String, expected: &'static str },
+}
+
+/// `20053` -> `20,053`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn show(v: &Value) -> String {
@@ -44,6 +62,9 @@ fn level(obj: &Map<String, Value>, key: &'static str, field: &'static str) -> Re
 
 /// Parses and validates a `set_config` payload.
 pub fn parse_command(payload: &[u8]) -> Result<Command, BadCommand> {
+    if payload.len() > MAX_COMMAND_BYTES {
+        return Err(BadCommand::TooLarge(payload.len()));
+    }
     let v: Value = serde_json::from_slice(payload).map_err(|e| BadCommand::NotJson(e.to_string()))?;
     let obj = v.as_object().ok_or_else(|| BadCommand::NotObject(show(&v)))?;
     let client = match obj.get("client") {
@@ -142,6 +163,20 @@ pub fn parse_state(payload: &[u8]) -> Result<(State, String), BadCommand> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_commands_are_refused_unread_with_their_size() {
+        let pad = |n: usize| {
+            let head = r#"{"client": "x", "on": false, "pad": ""#;
+            format!("{head}{}\"}}", "a".repeat(n - head.len() - 2))
+        };
+        assert!(parse_command(pad(MAX_COMMAND_BYTES).as_bytes()).is_ok(), "at the limit: a valid command");
+        let e = parse_command(pad(20_053).as_bytes()).unwrap_err();
+        assert_eq!(e, BadCommand::TooLarge(20_053));
+        assert_eq!(e.to_string(), "payload of 20,053 bytes: expected a set_config of at most 4,096 bytes");
+        assert_eq!(thousands(1_048_576), "1,048,576");
+        assert_eq!((thousands(0), thousands(999), thousands(1000)), ("0".into(), "999".into(), "1,000".into()));
+    }
 
     fn err(s: &str) -> String {
         parse_command(s.as_bytes()).unwrap_err().to_string()

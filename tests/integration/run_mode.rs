@@ -243,3 +243,63 @@ fn systemd_ready_comes_before_the_broker_is_reachable() {
     lamp.signal(libc::SIGTERM);
     assert_eq!(lamp.wait_exit(T).and_then(|s| s.code()), Some(0));
 }
+
+/// A bad `set_config` of size `size` (kind chosen by `i`): under the codec's limit, broken JSON or a wrong type;
+/// over it, also a perfectly valid command padded out (only its size is wrong), random bytes or a JSON array.
+fn bad_payload(i: u64, size: usize) -> Vec<u8> {
+    let fill = |head: &str, tail: &str| -> Vec<u8> {
+        let mut v = head.as_bytes().to_vec();
+        v.resize(size.saturating_sub(tail.len()).max(head.len()), b'a');
+        v.extend_from_slice(tail.as_bytes());
+        v.truncate(size);
+        v
+    };
+    let noise = || (0..size as u64).map(|k| ((k + i).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    match (size > lampi_agent::lamp::codec::MAX_COMMAND_BYTES, i % 3) {
+        (true, 0) => fill(r#"{"client": "fuzz", "on": false, "pad": ""#, r#""}"#),
+        (true, 1) => noise(),
+        (true, _) => fill("[", "]"),
+        (false, 0) => noise(),
+        // A truncated prefix is broken JSON; a whole one has "on" as a string: bad either way.
+        (false, _) => fill(r#"{"client": "fuzz", "on": "true", "pad": ""#, r#""}"#),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_of_any_size_change_nothing_and_never_drop_the_connection() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (lamp, mut probe) = started(&broker, dir.path()).await;
+    let n: u64 = 2000;
+    // Log-spaced sizes from 1 byte to 1 MiB, sent alternately at QoS 0 and QoS 1 from a task while the probe's
+    // event loop runs (below), then one good command.
+    let sizes: Vec<usize> = (0..n).map(|i| 2f64.powf(20.0 * i as f64 / (n - 1) as f64).round() as usize).collect();
+    assert_eq!((sizes[0], sizes[sizes.len() - 1]), (1, 1 << 20));
+    let client = probe.client.clone();
+    let sender = tokio::spawn(async move {
+        for (i, size) in sizes.into_iter().enumerate() {
+            let qos = if i % 2 == 0 { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce };
+            client.publish(SET, qos, false, bad_payload(i as u64, size)).await.unwrap();
+        }
+        let good = r#"{"client": "after", "brightness": 0.25}"#;
+        client.publish(SET, rumqttc::QoS::AtLeastOnce, false, good).await.unwrap();
+    });
+    // The first lamp/changed since start-up must answer the good command: no bad payload published anything,
+    // and no reconnect re-announced the state.
+    let m = probe.expect(CHANGED, Duration::from_secs(120), |_| true).await;
+    sender.await.unwrap();
+    assert_eq!(m.json()["client"], "after", "a bad payload or a reconnect published: {}", m.text());
+    assert_eq!(state_of(&m.json()), json!({"color": {"h": 1.0, "s": 1.0}, "brightness": 0.25, "on": true}));
+    let log = lamp.log();
+    assert_eq!(log.matches("connected to the broker; subscribing").count(), 1, "the lamp reconnected:\n{log}");
+    let connects = broker.log().matches("as lamp_service").count();
+    assert_eq!(connects, 1, "mosquitto saw the lamp connect {connects} times:\n{}", broker.log());
+    let ignored = log.lines().filter(|l| l.contains("ignored set_config")).count() as u64;
+    assert_eq!(ignored, n, "one warning per bad payload");
+    assert!(
+        log.contains("ignored set_config: payload of 1,048,576 bytes: expected a set_config of at most 4,096 bytes; nothing changed"),
+        "{}",
+        log.lines().filter(|l| l.contains("1,048,576")).collect::<Vec<_>>().join("\n")
+    );
+    assert!(!log.contains("payload size limit exceeded"), "{log}");
+}

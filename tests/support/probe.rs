@@ -34,7 +34,7 @@ impl Probe {
     pub async fn connect(port: u16, id: &str, topics: &[&str]) -> Probe {
         let mut o = MqttOptions::new(id, "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(30));
-        o.set_max_packet_size(1 << 20, 1 << 20);
+        o.set_max_packet_size(4 << 20, 4 << 20); // room for the oversized payloads the fuzz test sends
         let (client, events) = AsyncClient::new(o, 1000);
         let mut p = Probe { client, events, id: id.to_string(), pending: Default::default() };
         for t in topics {
@@ -58,7 +58,11 @@ impl Probe {
     }
 
     pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).await.unwrap();
+        self.publish_qos(topic, QoS::AtLeastOnce, payload).await;
+    }
+
+    pub async fn publish_qos(&self, topic: &str, qos: QoS, payload: impl Into<Vec<u8>>) {
+        self.client.publish(topic, qos, false, payload.into()).await.unwrap();
     }
 
     /// The next message on `topic` for which `pred` holds, within `within`; panics otherwise. Messages on `topic`
