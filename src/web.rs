@@ -4,6 +4,11 @@
 //! Each call is one HTTP request (redirects of page views followed, as a browser and Locust do), so the load runner
 //! can time every request by name; failures come back as a [`WebError`] whose [`WebError::name`] is a short, stable
 //! label for counting (`"login: wrong password"`, `"HTTP 500"`, `"timeout"`, `"connection refused"`), never fatal.
+//!
+//! A site going down is seen three ways, and they are named apart so a failure count tells "site down" from "site
+//! dropped the connection": `connection refused` (nothing listens on the port), `connection reset` (the peer reset
+//! the connection: a server killed with requests on it, or a listener whose process is dying), and `connection
+//! closed before response` (the peer closed cleanly, EOF, before any response came).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +20,10 @@ use reqwest::{StatusCode, Url};
 pub enum WebError {
     #[error("connection refused by {0}")]
     Refused(String),
+    #[error("connection reset by {0}")]
+    Reset(String),
+    #[error("{0} closed the connection before a response")]
+    Closed(String),
     #[error("timed out")]
     Timeout,
     #[error("cannot connect: {0}")]
@@ -38,6 +47,8 @@ impl WebError {
     pub fn name(&self) -> String {
         match self {
             WebError::Refused(_) => "connection refused".into(),
+            WebError::Reset(_) => "connection reset".into(),
+            WebError::Closed(_) => "connection closed before response".into(),
             WebError::Timeout => "timeout".into(),
             WebError::Connect(_) => "connect error".into(),
             WebError::Status { status, .. } => format!("HTTP {status}"),
@@ -53,15 +64,24 @@ impl WebError {
         if e.is_timeout() {
             return WebError::Timeout;
         }
+        use std::io::ErrorKind;
+        let peer = || base.authority().to_string();
         let mut src: Option<&dyn std::error::Error> = Some(&e);
         while let Some(s) = src {
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return WebError::Refused(base.authority().to_string());
+                match io.kind() {
+                    ErrorKind::ConnectionRefused => return WebError::Refused(peer()),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                        return WebError::Reset(peer())
+                    }
+                    ErrorKind::UnexpectedEof => return WebError::Closed(peer()),
+                    ErrorKind::TimedOut => return WebError::Timeout,
+                    _ => {}
                 }
-                if io.kind() == std::io::ErrorKind::TimedOut {
-                    return WebError::Timeout;
-                }
+            }
+            // hyper reports an EOF before the response as an "incomplete message", with no io::Error under it.
+            if s.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_incomplete_message()) {
+                return WebError::Closed(peer());
             }
             src = s.source();
         }

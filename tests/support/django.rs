@@ -179,6 +179,9 @@ impl DjangoSite {
         unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
         let _ = child.kill();
         let _ = child.wait();
+        if self.port != 0 {
+            super::wait_refused(self.port, "the stopped Django site");
+        }
     }
 
     fn fail(&mut self, why: &str) -> ! {

@@ -113,6 +113,7 @@ impl Mosquitto {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            super::wait_refused(self.port, "the stopped mosquitto");
         }
     }
 
