@@ -180,7 +180,7 @@ impl DjangoSite {
         let _ = child.kill();
         let _ = child.wait();
         if self.port != 0 {
-            super::wait_refused(self.port, "the stopped Django site");
+            super::mosquitto::wait_refused(self.port, "the stopped Django site");
         }
     }
 

@@ -22,16 +22,3 @@ pub fn poll_until(within: std::time::Duration, what: &str, mut ready: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
-
-/// Waits until a stopped server's port refuses connections. A killed server's children may hold the listening
-/// socket for a moment (gunicorn's workers share it): until the kernel closes it, a client sees a reset or an EOF,
-/// not "refused", and a test that means "the site is down" must not start in that window.
-pub fn wait_refused(port: u16, what: &str) {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    poll_until(std::time::Duration::from_secs(10), &format!("{what} on port {port} refusing connections"), || {
-        matches!(
-            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
-        )
-    });
-}

@@ -20,6 +20,21 @@ fn free_port() -> u16 {
 }
 
 /// One MQTT 3.1.1 CONNECT -> CONNACK exchange; true when the broker accepted.
+/// Waits (at most 10 s, else panics) until a stopped server's port refuses connections. A killed server's children
+/// may hold the listening socket for a moment (gunicorn's workers share it): until the kernel closes it, a client
+/// sees a reset or an EOF, not "refused", and a test that means "the server is down" must not start in that window.
+pub fn wait_refused(port: u16, what: &str) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            other => assert!(Instant::now() < deadline, "{what} on port {port} still not refusing: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(2)); // polling interval while the kernel closes the port
+    }
+}
+
 pub fn handshake(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else {
         return false;
@@ -113,7 +128,7 @@ impl Mosquitto {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
-            super::wait_refused(self.port, "the stopped mosquitto");
+            wait_refused(self.port, "the stopped mosquitto");
         }
     }
 
