@@ -1,5 +1,7 @@
-//! The edges of each mode: tracing set-up, the tokio runtime, signals, systemd notification, and turning library
-//! results into exit codes. The modes' logic lives in their own modules; this file only wires them to the process.
+//! The edges of each mode: tracing set-up, the tokio runtime, signals, systemd notification, which config file is
+//! read, and turning library results into exit codes. The modes' logic lives in their own modules; this file only
+//! wires them to the process. It takes each mode's own options (the command line in `cli` fills them), never clap
+//! types: the direction is `main -> cli -> app -> modes`.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,9 +10,8 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 use crate::analytics::{replay::ReplayError, CmdError, DeriveError};
-use crate::cli::{DemoArgs, ProfileCommand, SelftestArgs, EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
-use crate::cli::{EXIT_CANTCREAT, EXIT_DATAERR, EXIT_IOERR, EXIT_NOINPUT, EXIT_USAGE};
-use crate::config::Settings;
+use crate::config::{self, ConfigError, Settings};
+use crate::exit::{CANTCREAT, CONFIG, DATAERR, FAILED, INTERRUPTED, IOERR, NOINPUT, OK, USAGE};
 use crate::{daemon, identity, led, selftest};
 
 /// Structured logs to stderr (journald keeps them). `-v` raises the level; RUST_LOG overrides.
@@ -61,7 +62,7 @@ pub fn run_daemon(settings: Settings) -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("{e}");
-            return ExitCode::from(if matches!(e, led::LedError::Unsupported) { EXIT_CONFIG } else { EXIT_FAILED });
+            return ExitCode::from(if matches!(e, led::LedError::Unsupported) { CONFIG } else { FAILED });
         }
     };
     for ch in led.channels() {
@@ -76,84 +77,39 @@ pub fn run_daemon(settings: Settings) -> ExitCode {
         terminated()
     };
     match rt.block_on(daemon::run(&settings, &id, led, ready, stop)) {
-        Ok(_) => ExitCode::from(EXIT_OK),
+        Ok(_) => ExitCode::from(OK),
         Err(e) => {
             tracing::error!("{e}");
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(FAILED)
         }
     }
 }
 
-/// `lampi-agent loadtest`: flags and config into options, signals into a stop, the run, an exit code.
-pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitCode {
-    use crate::loadtest::{self, Ending};
-    if let Some(b) = &args.broker {
-        match b.rsplit_once(':').map(|(h, p)| (h.to_string(), p.parse::<u16>())) {
-            Some((h, Ok(p))) if !h.is_empty() => (settings.mqtt.host, settings.mqtt.port) = (h, p),
-            _ => {
-                eprintln!("lampi-agent: --broker {b:?}: expected HOST:PORT, e.g. broker.example.com:1883");
-                return ExitCode::from(crate::cli::EXIT_USAGE);
-            }
+/// `lampi-agent loadtest`: the request resolved against config and profile, signals into a stop, the run, an exit
+/// code (0 completed, 130 stopped by a signal, 78 a bad profile, 2 parameters the schedule refuses, 1 a failed run,
+/// replay errors as sysexits codes).
+pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> ExitCode {
+    use crate::loadtest::{self, Ending, RequestError};
+    let devices = request.devices;
+    let opts = match request.resolve(&mut settings, time::OffsetDateTime::now_utc()) {
+        Ok(o) => o,
+        Err(e @ RequestError::Profile(_)) => {
+            eprintln!("lampi-agent: {e}");
+            return ExitCode::from(CONFIG);
         }
-    }
-    if let Some(site) = &args.site {
-        match reqwest::Url::parse(site) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => settings.web.url = u,
-            _ => {
-                eprintln!("lampi-agent: --site {site:?}: expected an http:// or https:// URL");
-                return ExitCode::from(crate::cli::EXIT_USAGE);
-            }
-        }
-    }
-    let profile = match crate::profile::Profile::find(&args.profile) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("lampi-agent: profile error in {e}");
-            return ExitCode::from(EXIT_CONFIG);
+        Err(e @ RequestError::Params(_)) => {
+            eprintln!("lampi-agent: {e}");
+            return ExitCode::from(USAGE);
         }
     };
-    let seed = args.seed.unwrap_or_else(rand::random);
-    let mut params = crate::schedule::Params::for_profile(&profile, args.devices, args.duration, seed);
-    params.rate = args.rate;
-    params.speed = args.speed;
-    params.ramp_up = args.ramp_up;
-    if let Some(h) = args.start_hour {
-        params.start_hour = h;
-    }
-    if let Err(e) = crate::schedule::Schedule::new(&profile, &params) {
-        eprintln!("lampi-agent: {e}");
-        return ExitCode::from(crate::cli::EXIT_USAGE);
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let opts = loadtest::Options {
-        profile,
-        params,
-        first_lamp: args.first_lamp.unwrap_or(0),
-        this_lamp: args.devices == 1 && args.first_lamp.is_none(),
-        user_pattern: args.user_pattern,
-        internal_responder: match args.responder {
-            Some(r) => r == crate::cli::ResponderArg::Internal,
-            // This lamp's own daemon answers; a simulated fleet needs simulated lamps.
-            None => !(args.devices == 1 && args.first_lamp.is_none()),
-        },
-        topic_prefix: args.topic_prefix,
-        out: args.out.unwrap_or_else(|| loadtest::default_out(now)),
-        interval: args.interval.max(std::time::Duration::from_secs(1)),
-        timeout: args.timeout,
-        broker_sys: args.broker_sys,
-        preflight: !args.no_preflight,
-        start_at: args.start_at,
-        dry_run: args.dry_run,
-        replay: args.replay.map(|path| loadtest::ReplaySource { path, format: args.replay_format.into() }),
-        schedule_csv: args.schedule_csv,
-    };
+    let seed = opts.params.seed;
     match (&opts.replay, opts.dry_run) {
         (_, true) => {}
         (Some(r), false) => {
-            tracing::info!(replay = %r.path.display(), devices = args.devices, out = %opts.out.display(), "load run")
+            tracing::info!(replay = %r.path.display(), devices, out = %opts.out.display(), "load run")
         }
         (None, false) => {
-            tracing::info!(seed, profile = %opts.profile.name, devices = args.devices, out = %opts.out.display(), "load run")
+            tracing::info!(seed, profile = %opts.profile.name, devices, out = %opts.out.display(), "load run")
         }
     }
     let rt = runtime();
@@ -164,17 +120,17 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
             let _ = stop_tx.send(true);
             // A second signal while winding down: leave at once (files are flushed interval by interval).
             terminated().await;
-            std::process::exit(130);
+            std::process::exit(i32::from(INTERRUPTED));
         });
         loadtest::run(&settings, &opts, stop_rx).await
     });
     match result {
-        Ok(Ending::Completed) => ExitCode::from(EXIT_OK),
-        Ok(Ending::Interrupted) => ExitCode::from(130),
+        Ok(Ending::Completed) => ExitCode::from(OK),
+        Ok(Ending::Interrupted) => ExitCode::from(INTERRUPTED),
         Err(e) => {
             eprintln!("lampi-agent loadtest: {e:#}");
             let replay = e.chain().find_map(|c| c.downcast_ref::<ReplayError>());
-            ExitCode::from(replay.map_or(EXIT_FAILED, replay_exit_code))
+            ExitCode::from(replay.map_or(FAILED, replay_exit_code))
         }
     }
 }
@@ -182,56 +138,44 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
 /// A trace that cannot be replayed: 66 not there, 65 bad data, 74 a read error, 2 a bad flag.
 fn replay_exit_code(e: &ReplayError) -> u8 {
     match e {
-        ReplayError::Open { .. } => EXIT_NOINPUT,
+        ReplayError::Open { .. } => NOINPUT,
         ReplayError::Data { source, .. } => data_exit_code(source),
-        ReplayError::Option(_) => EXIT_USAGE,
+        ReplayError::Option(_) => USAGE,
     }
 }
 
 /// Bad analytics data is 65 (EX_DATAERR); a read error part-way 74 (EX_IOERR); a bad option 2.
 fn data_exit_code(e: &DeriveError) -> u8 {
     match e {
-        DeriveError::Io(_) => EXIT_IOERR,
-        DeriveError::Option { .. } => EXIT_USAGE,
-        _ => EXIT_DATAERR,
-    }
-}
-
-/// `lampi-agent profile derive|show`.
-pub fn profile(cmd: ProfileCommand) -> ExitCode {
-    match cmd {
-        ProfileCommand::Derive(a) => profile_derive(a),
-        ProfileCommand::Show(a) => profile_show(&a.profile),
+        DeriveError::Io(_) => IOERR,
+        DeriveError::Option { .. } => USAGE,
+        _ => DATAERR,
     }
 }
 
 /// Derives and writes the profile (stdout without `-o`), the report on stderr. Exit 0, 66 the export cannot be
 /// opened, 65 its data is bad (or no session starts in the window), 74 a read error, 73 the profile cannot be written.
-fn profile_derive(a: crate::cli::DeriveArgs) -> ExitCode {
-    let input = a.input.or(a.from).expect("clap requires EXPORT or --from");
-    let opts = crate::analytics::DeriveOptions {
-        name: a.name,
-        window: a.window,
-        tz_offset_minutes: a.tz,
-        inactivity_gap: a.gap,
-        lamps: a.lamps,
-        ..Default::default()
-    };
+pub fn profile_derive(
+    input: &Path,
+    format: crate::analytics::Format,
+    opts: &crate::analytics::DeriveOptions,
+    output: Option<&Path>,
+) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    match crate::analytics::profile_derive_cmd(&input, a.format.into(), &opts, a.output.as_deref(), &mut stdout) {
+    match crate::analytics::profile_derive_cmd(input, format, opts, output, &mut stdout) {
         Ok(report) => {
             eprintln!("{report}");
-            ExitCode::from(EXIT_OK)
+            ExitCode::from(OK)
         }
         Err(e) => {
             let (code, hint) = match &e {
-                CmdError::Open { .. } => (EXIT_NOINPUT, ""),
+                CmdError::Open { .. } => (NOINPUT, ""),
                 CmdError::Derive { source, .. } if matches!(**source, DeriveError::EmptyWindow { .. }) => {
-                    (EXIT_DATAERR, " (choose another --window, or --tz)")
+                    (DATAERR, " (choose another --window, or --tz)")
                 }
                 CmdError::Derive { source, .. } => (data_exit_code(source), ""),
-                CmdError::Write { .. } => (EXIT_CANTCREAT, ""),
-                CmdError::ReadBack(_) => (EXIT_FAILED, ""),
+                CmdError::Write { .. } => (CANTCREAT, ""),
+                CmdError::ReadBack(_) => (FAILED, ""),
             };
             eprintln!("lampi-agent profile derive: {e}{hint}");
             ExitCode::from(code)
@@ -240,68 +184,70 @@ fn profile_derive(a: crate::cli::DeriveArgs) -> ExitCode {
 }
 
 /// Prints a profile. Exit 0, 66 no such profile (or unreadable), 78 the profile is invalid.
-fn profile_show(name: &str) -> ExitCode {
+pub fn profile_show(name: &str) -> ExitCode {
     let found = crate::profile::Profile::locate(name, &crate::profile::Profile::search_dirs());
     match crate::profile::profile_show_cmd(name) {
         Ok(text) => {
             print!("{text}");
-            ExitCode::from(EXIT_OK)
+            ExitCode::from(OK)
         }
         Err(e) => {
             eprintln!("lampi-agent profile show: {e:#}");
             let unreadable = matches!(e.downcast_ref(), Some(crate::config::ConfigError::Read { .. }));
-            ExitCode::from(if found.is_none() || unreadable { EXIT_NOINPUT } else { EXIT_CONFIG })
+            ExitCode::from(if found.is_none() || unreadable { NOINPUT } else { CONFIG })
         }
     }
 }
 
 /// `lampi-agent demo`.
-pub fn demo(args: DemoArgs) -> ExitCode {
+pub fn demo(transition: Option<std::time::Duration>) -> ExitCode {
     #[cfg(feature = "demo-broker")]
     {
-        match runtime().block_on(crate::demo::run(args)) {
-            Ok(()) => ExitCode::from(EXIT_OK),
+        match runtime().block_on(crate::demo::run(crate::demo::Options { transition })) {
+            Ok(()) => ExitCode::from(OK),
             Err(e) => {
                 eprintln!("lampi-agent demo: {e:#}");
-                ExitCode::from(EXIT_FAILED)
+                ExitCode::from(FAILED)
             }
         }
     }
     #[cfg(not(feature = "demo-broker"))]
     {
-        let _ = args;
+        let _ = transition;
         eprintln!("lampi-agent demo: this build has no embedded broker (built without the `demo-broker` feature)");
-        ExitCode::from(crate::cli::EXIT_USAGE)
+        ExitCode::from(USAGE)
     }
 }
 
 /// `lampi-agent selftest`: load the config (a bad one is a FAIL on `config` and exit 78, with every problem on
 /// stderr too), run the chosen checks, print the table or the JSON, exit 0 when nothing failed, else 1.
-pub fn selftest(config: Option<&Path>, args: SelftestArgs) -> ExitCode {
-    let checks = selftest::select(&args.only, &args.skip);
-    let (report, code) = match crate::cli::load_settings(config) {
+pub fn selftest(config: Option<&Path>, request: selftest::Request) -> ExitCode {
+    let (report, code) = match load_settings(config) {
         Err(e) => {
-            let _ = crate::cli::config_error(&e);
-            (selftest::config_failed(&e, config), EXIT_CONFIG)
+            let _ = config_error(&e);
+            (selftest::config_failed(&e, config), CONFIG)
         }
         Ok(settings) => {
             let opts = selftest::Options {
-                checks,
-                timeout: args.timeout.unwrap_or(settings.selftest.timeout),
+                checks: request.checks,
+                timeout: request.timeout.unwrap_or(settings.selftest.timeout),
                 config_path: config.map(Path::to_path_buf),
             };
             tracing::debug!(bound = ?selftest::bound(&settings, &opts), "self-test starting");
             let report = runtime().block_on(selftest::run(&settings, &opts));
-            let code = if report.ok() { EXIT_OK } else { EXIT_FAILED };
+            let code = if report.ok() { OK } else { FAILED };
             (report, code)
         }
     };
     let mut out = std::io::stdout().lock();
-    let written =
-        if args.json { selftest::report::json(&report, &mut out) } else { selftest::report::table(&report, &mut out) };
+    let written = if request.json {
+        selftest::report::json(&report, &mut out)
+    } else {
+        selftest::report::table(&report, &mut out)
+    };
     if let Err(e) = written.and_then(|_| out.flush()) {
         eprintln!("lampi-agent selftest: cannot write the report: {e}");
-        return ExitCode::from(EXIT_FAILED);
+        return ExitCode::from(FAILED);
     }
     ExitCode::from(code)
 }
@@ -312,11 +258,11 @@ pub fn report_merge(runs: &[std::path::PathBuf], out: &Path) -> ExitCode {
         Ok((_, text)) => {
             print!("{text}");
             println!("merged {} run(s) into {}", runs.len(), out.display());
-            ExitCode::from(EXIT_OK)
+            ExitCode::from(OK)
         }
         Err(e) => {
             eprintln!("lampi-agent report merge: {e}");
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(FAILED)
         }
     }
 }
@@ -327,11 +273,58 @@ pub fn report_plot(run: &Path, out: Option<&Path>) -> ExitCode {
     match crate::report::plot::plot_dir(run, &out) {
         Ok(charts) => {
             println!("{} chart(s) in {}", charts, out.display());
-            ExitCode::from(EXIT_OK)
+            ExitCode::from(OK)
         }
         Err(e) => {
             eprintln!("lampi-agent report plot: {e}");
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(FAILED)
         }
     }
+}
+
+/// Where settings come from: `--config`, else the default path if it exists, else the built-in defaults.
+pub fn load_settings(explicit: Option<&Path>) -> Result<Settings, ConfigError> {
+    let env = Settings::process_env;
+    let settings = match explicit {
+        Some(p) => Settings::load(p, &env)?,
+        None if Path::new(config::DEFAULT_PATH).exists() => Settings::load(Path::new(config::DEFAULT_PATH), &env)?,
+        None => {
+            tracing::warn!("no {} found; using the built-in defaults", config::DEFAULT_PATH);
+            Settings::defaults(&env)?
+        }
+    };
+    tracing::info!("using config from {}", settings.origin);
+    Ok(settings)
+}
+
+/// A bad config: every problem on stderr (key, value, expected), exit 78.
+pub fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("lampi-agent: config error in {e}");
+    ExitCode::from(CONFIG)
+}
+
+/// Runs `f` on the settings from `path` (see [`load_settings`]), or exits 78.
+pub fn with_settings(path: Option<&Path>, f: impl FnOnce(Settings) -> ExitCode) -> ExitCode {
+    match load_settings(path) {
+        Ok(s) => f(s),
+        Err(e) => config_error(&e),
+    }
+}
+
+/// `lampi-agent config check [FILE]`: validate and print the settings it gives.
+pub fn config_check(path: Option<&Path>) -> ExitCode {
+    match load_settings(path) {
+        Ok(s) => {
+            println!("{}: OK", s.origin);
+            println!("{s:#?}");
+            ExitCode::from(OK)
+        }
+        Err(e) => config_error(&e),
+    }
+}
+
+/// `lampi-agent config default`: the documented default file.
+pub fn config_default() -> ExitCode {
+    print!("{}", config::DEFAULT_TOML);
+    ExitCode::from(OK)
 }

@@ -1,28 +1,15 @@
-//! The command line: one clap-derived enum of subcommands and one dispatch `match` ([`run`]).
-//!
-//! Flags are parsed close to the command line here, then each mode turns them into validated settings. Exit codes
-//! are for systemd, Ansible and scripts: 0 ok, 1 a check or run failed, 2 usage (clap, or a flag's value), 78
-//! configuration (EX_CONFIG; the unit has `RestartPreventExitStatus=78`, so a bad config is not restarted in a
-//! loop). Reading analytics exports (`profile derive`, `loadtest --replay`) adds sysexits.h codes: 65 bad data
-//! (EX_DATAERR: empty, truncated, not that format, no usable events, no session in the window), 66 no input
-//! (EX_NOINPUT: the file or profile does not exist or cannot be opened), 73 the output cannot be written
-//! (EX_CANTCREAT), 74 a read error part-way (EX_IOERR).
+//! The command line: one clap-derived enum of subcommands, the flags' value parsers, and one dispatch `match`
+//! ([`run`]) that turns each subcommand's flags into that mode's own options and hands them to `app`, the process
+//! edge. Nothing else imports this module: modes never see clap types, and a bad flag value is a clap usage error
+//! (exit 2) that names the flag, testable with `try_parse_from`. Exit codes: [`crate::exit`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
-use crate::config::{self, ConfigError, Settings};
-
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_DATAERR: u8 = 65;
-pub const EXIT_NOINPUT: u8 = 66;
-pub const EXIT_CANTCREAT: u8 = 73;
-pub const EXIT_IOERR: u8 = 74;
-pub const EXIT_CONFIG: u8 = 78;
+use crate::app;
+use crate::loadtest::{Broker, ReplaySource, Request, Responder};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,6 +92,15 @@ pub enum FormatArg {
     Keen,
     /// Tell from the first bytes
     Auto,
+}
+
+impl From<ResponderArg> for Responder {
+    fn from(r: ResponderArg) -> Self {
+        match r {
+            ResponderArg::Internal => Responder::Internal,
+            ResponderArg::External => Responder::External,
+        }
+    }
 }
 
 impl From<FormatArg> for crate::analytics::Format {
@@ -263,10 +259,10 @@ pub struct LoadtestArgs {
     pub broker_sys: bool,
     /// Broker to load, overriding mqtt.host/port from config
     #[arg(long, value_name = "HOST:PORT")]
-    pub broker: Option<String>,
+    pub broker: Option<Broker>,
     /// Django site to load, overriding web.url from config
-    #[arg(long, value_name = "URL")]
-    pub site: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = crate::loadtest::parse_site)]
+    pub site: Option<reqwest::Url>,
     /// Topic prefix of the lamps on the broker ({device_id} is replaced)
     #[arg(long, default_value = "devices/{device_id}/")]
     pub topic_prefix: String,
@@ -317,21 +313,6 @@ pub enum ConfigCommand {
     Default,
 }
 
-/// Where settings come from: `--config`, else the default path if it exists, else the built-in defaults.
-pub fn load_settings(explicit: Option<&Path>) -> Result<Settings, ConfigError> {
-    let env = Settings::process_env;
-    let settings = match explicit {
-        Some(p) => Settings::load(p, &env)?,
-        None if Path::new(config::DEFAULT_PATH).exists() => Settings::load(Path::new(config::DEFAULT_PATH), &env)?,
-        None => {
-            tracing::warn!("no {} found; using the built-in defaults", config::DEFAULT_PATH);
-            Settings::defaults(&env)?
-        }
-    };
-    tracing::info!("using config from {}", settings.origin);
-    Ok(settings)
-}
-
 impl Cli {
     /// Logging by default: `info`, except `selftest`, whose table is the output (`warn` unless `-v`).
     pub fn quiet_logs(&self) -> bool {
@@ -339,49 +320,113 @@ impl Cli {
     }
 }
 
-pub(crate) fn config_error(e: &ConfigError) -> ExitCode {
-    eprintln!("lampi-agent: config error in {e}");
-    ExitCode::from(EXIT_CONFIG)
+impl LoadtestArgs {
+    /// The flags as the load mode's request (the profile and the config are read when it is resolved).
+    pub fn into_request(self) -> Request {
+        Request {
+            profile: self.profile,
+            devices: self.devices,
+            first_lamp: self.first_lamp,
+            duration: self.duration,
+            seed: self.seed,
+            rate: self.rate,
+            speed: self.speed,
+            ramp_up: self.ramp_up,
+            start_hour: self.start_hour,
+            start_at: self.start_at,
+            dry_run: self.dry_run,
+            replay: self.replay.map(|path| ReplaySource { path, format: self.replay_format.into() }),
+            schedule_csv: self.schedule_csv,
+            preflight: !self.no_preflight,
+            responder: self.responder.map(Responder::from),
+            out: self.out,
+            interval: self.interval,
+            timeout: self.timeout,
+            broker_sys: self.broker_sys,
+            broker: self.broker,
+            site: self.site,
+            topic_prefix: self.topic_prefix,
+            user_pattern: self.user_pattern,
+        }
+    }
+}
+
+impl DeriveArgs {
+    /// The export, its format, the derive options and where the profile goes.
+    fn into_parts(self) -> (PathBuf, crate::analytics::Format, crate::analytics::DeriveOptions, Option<PathBuf>) {
+        let input = self.input.or(self.from).expect("clap requires EXPORT or --from");
+        let opts = crate::analytics::DeriveOptions {
+            name: self.name,
+            window: self.window,
+            tz_offset_minutes: self.tz,
+            inactivity_gap: self.gap,
+            lamps: self.lamps,
+            ..Default::default()
+        };
+        (input, self.format.into(), opts, self.output)
+    }
+}
+
+impl SelftestArgs {
+    fn into_request(self) -> crate::selftest::Request {
+        crate::selftest::Request {
+            checks: crate::selftest::select(&self.only, &self.skip),
+            timeout: self.timeout,
+            json: self.json,
+        }
+    }
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    let config = cli.config.as_deref();
     match cli.command {
-        Command::Run => with_settings(cli.config.as_deref(), crate::app::run_daemon),
-        Command::Demo(args) => crate::app::demo(args),
-        Command::Config(ConfigCommand::Check { file }) => {
-            let path = file.or(cli.config);
-            match load_settings(path.as_deref()) {
-                Ok(s) => {
-                    println!("{}: OK", s.origin);
-                    println!("{s:#?}");
-                    ExitCode::from(EXIT_OK)
-                }
-                Err(e) => config_error(&e),
-            }
+        Command::Run => app::with_settings(config, app::run_daemon),
+        Command::Demo(args) => app::demo(args.transition),
+        Command::Config(ConfigCommand::Check { file }) => app::config_check(file.as_deref().or(config)),
+        Command::Config(ConfigCommand::Default) => app::config_default(),
+        Command::Loadtest(args) => app::with_settings(config, |s| app::loadtest(s, args.into_request())),
+        Command::Selftest(args) => app::selftest(config, args.into_request()),
+        Command::Profile(ProfileCommand::Derive(a)) => {
+            let (input, format, opts, output) = a.into_parts();
+            app::profile_derive(&input, format, &opts, output.as_deref())
         }
-        Command::Config(ConfigCommand::Default) => {
-            print!("{}", config::DEFAULT_TOML);
-            ExitCode::from(EXIT_OK)
-        }
-        Command::Loadtest(args) => with_settings(cli.config.as_deref(), |s| crate::app::loadtest(s, *args)),
-        Command::Selftest(args) => crate::app::selftest(cli.config.as_deref(), args),
-        Command::Profile(cmd) => crate::app::profile(cmd),
-        Command::Report(ReportCommand::Merge { runs, out }) => crate::app::report_merge(&runs, &out),
-        Command::Report(ReportCommand::Plot { run, out }) => crate::app::report_plot(&run, out.as_deref()),
-    }
-}
-
-fn with_settings(path: Option<&Path>, f: impl FnOnce(Settings) -> ExitCode) -> ExitCode {
-    match load_settings(path) {
-        Ok(s) => f(s),
-        Err(e) => config_error(&e),
+        Command::Profile(ProfileCommand::Show(a)) => app::profile_show(&a.profile),
+        Command::Report(ReportCommand::Merge { runs, out }) => app::report_merge(&runs, &out),
+        Command::Report(ReportCommand::Plot { run, out }) => app::report_plot(&run, out.as_deref()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::exit::USAGE;
+
+    #[test]
+    fn broker_and_site_are_checked_by_clap() {
+        let argv = ["lampi-agent", "loadtest", "--broker", "10.0.0.5:1884", "--site", "https://lampi.example.com/"];
+        let Command::Loadtest(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        let r = a.into_request();
+        assert_eq!(r.broker, Some(Broker { host: "10.0.0.5".into(), port: 1884 }));
+        assert_eq!(r.site.unwrap().as_str(), "https://lampi.example.com/");
+        for (flag, bad) in [("--broker", "10.0.0.5"), ("--broker", "x:y"), ("--site", "lampi.example.com")] {
+            let e = Cli::try_parse_from(["lampi-agent", "loadtest", flag, bad]).unwrap_err();
+            assert_eq!(e.exit_code(), i32::from(USAGE), "{flag} {bad}");
+            let text = e.to_string();
+            assert!(text.contains(flag) && text.contains(bad), "{text}");
+        }
+    }
+
+    #[test]
+    fn loadtest_flags_become_the_modes_request() {
+        let argv = ["lampi-agent", "loadtest", "--devices", "20", "--no-preflight", "--responder", "external"];
+        let Command::Loadtest(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        let r = a.into_request();
+        assert_eq!((r.devices, r.preflight, r.responder), (20, false, Some(Responder::External)));
+        assert_eq!((r.broker, r.site, r.replay.is_none()), (None, None, true));
+    }
 
     #[test]
     fn config_is_accepted_after_the_subcommand() {
@@ -441,7 +486,7 @@ mod tests {
         assert_eq!((a.skip.as_slice(), a.timeout), (&[Check::Led][..], Some(std::time::Duration::from_secs(2))));
         assert!(!cli.quiet_logs());
         let err = Cli::try_parse_from(["lampi-agent", "selftest", "--only", "broker,leds"]).unwrap_err();
-        assert_eq!(err.exit_code(), i32::from(EXIT_USAGE));
+        assert_eq!(err.exit_code(), i32::from(USAGE));
         assert!(err.to_string().contains("expected one of config, identity, led, service, broker, web, clock, disk"));
         assert!(Cli::try_parse_from(["lampi-agent", "selftest", "--timeout", "0s"]).is_err());
     }
@@ -489,7 +534,7 @@ mod tests {
             &["x", "--lamps", "0"],
         ] {
             let e = derive_args(bad).unwrap_err();
-            assert_eq!(e.exit_code(), i32::from(EXIT_USAGE), "{bad:?}");
+            assert_eq!(e.exit_code(), i32::from(USAGE), "{bad:?}");
         }
         let e = derive_args(&["x", "--format", "csv"]).unwrap_err().to_string();
         assert!(e.contains("--format") && e.contains("mixpanel, keen, auto"), "{e}");

@@ -15,6 +15,7 @@
 
 pub mod broker_sys;
 pub mod output;
+mod request;
 pub mod runner;
 pub mod sample;
 pub mod system;
@@ -37,6 +38,7 @@ use crate::config::Settings;
 use crate::metrics::{self, OpId, Outcome, Recorder};
 use crate::profile::{Interface, Profile};
 use crate::schedule::{self, Action, Schedule};
+pub use request::{parse_site, Broker, Request, RequestError, Responder};
 use runner::{Counters, LampId, Targets};
 use sample::Sample;
 

@@ -180,6 +180,15 @@ pub fn select(only: &[Check], skip: &[Check]) -> Vec<Check> {
     Check::ALL.into_iter().filter(|c| (only.is_empty() || only.contains(c)) && !skip.contains(c)).collect()
 }
 
+/// A self-test as asked for, before the config is read: which checks (see [`select`]), an optional per-check
+/// timeout (else `selftest.timeout`), and whether to print JSON instead of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub checks: Vec<Check>,
+    pub timeout: Option<Duration>,
+    pub json: bool,
+}
+
 /// How a run is set up (from the command line and config).
 #[derive(Debug, Clone)]
 pub struct Options {
