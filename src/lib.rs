@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo-broker")]
 pub mod demo;
+pub mod homeassistant;
 pub mod identity;
 pub mod lamp;
 pub mod led;
