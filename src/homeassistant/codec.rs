@@ -3,7 +3,8 @@
 //!
 //! LAMPI keeps every value in hundredths of [0, 1] ([`Level`]); Home Assistant speaks brightness 0-255, hue 0-360
 //! degrees and saturation 0-100. Both directions round to the nearest step (halves up), so every LAMPI value goes to
-//! HA and back unchanged, and an HA value comes back as the nearest value the lamp can show. A command is validated
+//! HA and back unchanged, and an HA value comes back as the nearest value the lamp can show (but a brightness above 0
+//! never becomes 0, as in HA's own scaling). A command is validated
 //! whole, like a `set_config`: a wrong type or a value out of range refuses all of it, saying which field and what it
 //! held (the LAMPI codec's [`BadCommand`]). Unknown keys (`flash`, `effect`: the lamp has neither) are ignored, as
 //! the LAMPI codec ignores them.
@@ -18,8 +19,8 @@ use crate::lamp::{Command, Level, State};
 /// The `client` that Home Assistant's commands carry on `lamp/changed`.
 pub const CLIENT: &str = "homeassistant";
 
-/// The longest fade a command may ask for (the same bound as `led.transition`).
-pub const MAX_TRANSITION: Duration = Duration::from_secs(60);
+/// The longest fade a command may ask for: Home Assistant's own bound on `transition` in its light services.
+pub const MAX_TRANSITION: Duration = Duration::from_secs(6553);
 
 /// A validated HA command: the lamp command it is, and the fade it asked for (`transition`), if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +34,12 @@ pub fn brightness_to_ha(b: Level) -> u8 {
     ((u32::from(b.hundredths()) * 255 + 50) / 100) as u8
 }
 
-/// HA brightness (0-255) to the nearest hundredth: `round(x * 100 / 255)`; `None` outside 0-255.
+/// HA brightness (0-255) to the nearest hundredth, `round(x * 100 / 255)`, but never 0 for a brightness above 0
+/// (HA itself never rounds a brightness down to 0 when it scales one: 1 is the dimmest light, not darkness);
+/// `None` outside 0-255.
 pub fn brightness_from_ha(x: f64) -> Option<Level> {
-    scaled(x, 255.0)
+    let l = scaled(x, 255.0)?;
+    Some(if l == Level::ZERO && x > 0.0 { Level::from_hundredths(1)? } else { l })
 }
 
 /// LAMPI hue to HA degrees: `n * 3.6` for `n` hundredths (0.44 is 158.4°; LAMPI's 1.0 is 360°).
@@ -113,7 +117,7 @@ pub fn parse_command(payload: &[u8]) -> Result<HaCommand, BadCommand> {
             })
         }
     };
-    let transition = number(obj, "transition", "transition", "a number of seconds from 0 to 60", |x| {
+    let transition = number(obj, "transition", "transition", "a number of seconds from 0 to 6553", |x| {
         (x.is_finite() && (0.0..=MAX_TRANSITION.as_secs_f64()).contains(&x)).then(|| Duration::from_secs_f64(x))
     })?;
     Ok(HaCommand { command: Command { client: CLIENT.to_string(), h, s, brightness, on }, transition })
@@ -166,15 +170,22 @@ mod tests {
         for x in 0..=255u8 {
             let l = brightness_from_ha(f64::from(x)).unwrap();
             let back = brightness_to_ha(l);
+            assert_eq!(brightness_from_ha(f64::from(back)), Some(l), "a second round trip of {x} moved");
+            if x == 1 {
+                continue; // the one exception, below
+            }
             assert!(back.abs_diff(x) <= 1, "{x} -> {l} -> {back}");
             // The nearest hundredth: no other level is closer to x.
             let d = |n: u8| (f64::from(n) * 2.55 - f64::from(x)).abs();
             assert!((0..=100).all(|n| d(l.hundredths()) <= d(n) + 1e-9), "{x} -> {l} is not the nearest");
-            assert_eq!(brightness_from_ha(f64::from(back)), Some(l), "a second round trip of {x} moved");
         }
         assert_eq!(brightness_from_ha(128.0), Some(level(50)));
-        assert_eq!(brightness_from_ha(1.0), Some(level(0)));
         assert_eq!(brightness_from_ha(2.0), Some(level(1)));
+        // 1 is nearest to 0.00, but a lit lamp must not go dark: it is the dimmest lit level, shown back as 3.
+        assert_eq!(brightness_from_ha(1.0), Some(level(1)));
+        assert_eq!(brightness_to_ha(level(1)), 3);
+        assert_eq!(brightness_from_ha(0.0), Some(level(0)));
+        assert_eq!(brightness_from_ha(0.2), Some(level(1)));
     }
 
     #[test]
@@ -249,7 +260,8 @@ mod tests {
         assert!(err(r#"{"color":{"r":255,"g":0,"b":0}}"#).contains("\"color.h\" is missing"));
         assert!(err(r#"{"color":[1,2]}"#).contains("\"color\" is [1,2]"));
         assert!(err(r#"{"transition":-1}"#).contains("\"transition\" is -1: expected a number of seconds"));
-        assert!(err(r#"{"transition":61}"#).contains("from 0 to 60"));
+        assert!(err(r#"{"transition":6554}"#).contains("from 0 to 6553"));
+        assert_eq!(parse_command(br#"{"transition":1800}"#).unwrap().transition, Some(Duration::from_secs(1800)));
         assert!(err(r#"{"brightness":null}"#).contains("\"brightness\" is null"));
     }
 
