@@ -13,6 +13,7 @@ pub mod daemon;
 #[cfg(feature = "demo-broker")]
 pub mod demo;
 pub mod exit;
+pub mod homeassistant;
 pub mod identity;
 pub mod lamp;
 pub mod led;

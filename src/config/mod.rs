@@ -60,6 +60,8 @@ pub struct Settings {
     pub state: State,
     pub web: Web,
     pub selftest: Selftest,
+    /// Home Assistant MQTT discovery (`[homeassistant]`); `None` unless `homeassistant.enabled = true`.
+    pub homeassistant: Option<HomeAssistant>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +136,14 @@ pub struct Selftest {
     pub timeout: Duration,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeAssistant {
+    /// Home Assistant's discovery prefix; its birth message comes on `<prefix>/status`.
+    pub discovery_prefix: String,
+    /// The name Home Assistant shows for the lamp (`{device_id}` is replaced by the lamp's id).
+    pub name: String,
+}
+
 impl Settings {
     /// The embedded defaults (what `demo` and a lamp without a config file run on).
     pub fn defaults(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
@@ -195,7 +205,35 @@ fn read(r: &mut Reader, origin: &str, env: &dyn Fn(&str) -> Option<String>) -> O
     };
     let selftest =
         Selftest { timeout: r.duration("selftest.timeout", Duration::from_millis(100), 120 * SEC).unwrap_or(5 * SEC) };
-    Some(Settings { origin: origin.to_string(), device, mqtt: mqtt?, led: led?, state, web, selftest })
+    let homeassistant = read_homeassistant(r);
+    Some(Settings { origin: origin.to_string(), device, mqtt: mqtt?, led: led?, state, web, selftest, homeassistant })
+}
+
+fn read_homeassistant(r: &mut Reader) -> Option<HomeAssistant> {
+    let enabled = r.bool("homeassistant.enabled").unwrap_or(false);
+    let prefix = r.get(
+        "homeassistant.discovery_prefix",
+        "a topic without wildcards, spaces or a leading or trailing '/', e.g. \"homeassistant\"",
+        |v| v.as_str().filter(|s| is_plain_topic(s)).map(str::to_string),
+    );
+    let name = r.get("homeassistant.name", "1 to 64 characters, not blank, no control characters", |v| {
+        v.as_str()
+            .filter(|s| !s.trim().is_empty() && s.chars().count() <= 64 && !s.chars().any(char::is_control))
+            .map(str::to_string)
+    });
+    enabled.then(|| HomeAssistant {
+        discovery_prefix: prefix.unwrap_or_else(|| "homeassistant".into()),
+        name: name.unwrap_or_else(|| "LAMPI".into()),
+    })
+}
+
+/// A topic to publish under: not empty, no wildcards or whitespace, no empty first or last level.
+fn is_plain_topic(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('/')
+        && !s.ends_with('/')
+        && !s.contains(['+', '#'])
+        && !s.contains(char::is_whitespace)
 }
 
 fn read_mqtt(r: &mut Reader, env: &dyn Fn(&str) -> Option<String>) -> Option<Mqtt> {
@@ -309,6 +347,32 @@ mod tests {
         assert_eq!(s.led.transition, Duration::ZERO);
         assert_eq!(s.state.dir, PathBuf::from("/var/lib/lampi-agent"));
         assert!(s.mqtt.password.is_none());
+        assert_eq!(s.homeassistant, None, "Home Assistant discovery is off by default");
+    }
+
+    #[test]
+    fn home_assistant_is_off_unless_enabled_and_checked_either_way() {
+        let on = Settings::from_toml("[homeassistant]\nenabled = true\n", "t", &no_env).unwrap();
+        let ha = on.homeassistant.unwrap();
+        assert_eq!((ha.discovery_prefix.as_str(), ha.name.as_str()), ("homeassistant", "LAMPI"));
+        let custom = "[homeassistant]\nenabled = true\ndiscovery_prefix = \"ha/disc\"\nname = \"Desk lamp\"\n";
+        let ha = Settings::from_toml(custom, "t", &no_env).unwrap().homeassistant.unwrap();
+        assert_eq!((ha.discovery_prefix.as_str(), ha.name.as_str()), ("ha/disc", "Desk lamp"));
+        assert_eq!(Settings::from_toml("[homeassistant]\nname = \"x\"\n", "t", &no_env).unwrap().homeassistant, None);
+        let bad = "[homeassistant]\nenabled = \"yes\"\ndiscovery_prefix = \"ha/#\"\nname = \"  \"\nprefix = 1\n";
+        let msg = Settings::from_toml(bad, "t", &no_env).unwrap_err().to_string();
+        for needle in [
+            "homeassistant.enabled = \"yes\": expected true or false",
+            "homeassistant.discovery_prefix = \"ha/#\": expected a topic without wildcards",
+            "homeassistant.name = \"  \": expected 1 to 64 characters",
+            "homeassistant.prefix = 1: expected no such key",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} missing from {msg}");
+        }
+        for prefix in ["", "/homeassistant", "homeassistant/", "home assistant", "ha/+"] {
+            let text = format!("[homeassistant]\ndiscovery_prefix = {prefix:?}\n");
+            assert!(Settings::from_toml(&text, "t", &no_env).is_err(), "{prefix:?} accepted");
+        }
     }
 
     #[test]

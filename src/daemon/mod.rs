@@ -6,7 +6,8 @@
 //! - the MQTT event loop (`link`), which reconnects with capped, jittered backoff and forwards events;
 //! - the logic loop (here), which validates each `set_config` whole, applies it, publishes `lamp/changed`, and on every
 //!   CONNACK re-subscribes and re-publishes birth and state (rumqttc does neither by itself); it also pings the systemd
-//!   watchdog, so a stuck loop gets the service restarted;
+//!   watchdog, so a stuck loop gets the service restarted. With `[homeassistant]` on, Home Assistant's commands take
+//!   the same path (`homeassistant`: discovery, HA state and HA's birth message beside the LAMPI topics);
 //! - the LED task (`fader`), which fades to each new target;
 //! - the store task (`persist`), which writes the latest state atomically, coalescing bursts so a slider drag costs one
 //!   fsync per write slot, not one per message.
@@ -15,6 +16,7 @@
 //! flush the state, turn the LED off.
 
 mod fader;
+mod homeassistant;
 mod link;
 mod persist;
 
@@ -26,11 +28,13 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Settings;
+use crate::homeassistant::codec as ha_codec;
 use crate::identity::Identity;
-use crate::lamp::{codec, colour, State};
+use crate::lamp::{codec, colour, Command, State};
 use crate::led::Led;
 use crate::mqtt::{self, Topics};
 use crate::store::{Loaded, Store};
+use homeassistant::{Ha, Inbound};
 use link::LinkEvent;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, DaemonError> {
     let topics = Topics::new(&settings.mqtt.topic_prefix, &identity.device_id, &settings.mqtt.client_id);
+    let prefix = &settings.mqtt.topic_prefix;
+    let ha = settings.homeassistant.as_ref().map(|cfg| Ha::new(cfg, prefix, &identity.device_id, &topics));
     let store = Store::new(&settings.state.dir);
     let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let state = match store.load(now_unix) {
@@ -94,7 +100,11 @@ pub async fn run(
     let (inflight_tx, inflight) = watch::channel(0u16);
     let (min, max) = (settings.mqtt.reconnect_min, settings.mqtt.reconnect_max);
     let link_task = tokio::spawn(link::drive(eventloop, events_tx, inflight_tx, min, max));
-    let mut lamp = Logic { client, topics, state, gamma, led: led_tx, store: store_tx, summary: Summary::default() };
+    if let Some(ha) = &ha {
+        info!(discovery = %ha.topics.discovery, commands = %ha.topics.command, "Home Assistant discovery on");
+    }
+    let mut lamp =
+        Logic { client, topics, ha, state, gamma, led: led_tx, store: store_tx, summary: Summary::default() };
     let mut events = events;
     tokio::pin!(shutdown);
     let mut watchdog = tokio::time::interval(watchdog_period());
@@ -134,9 +144,10 @@ fn watchdog_period() -> Duration {
 struct Logic {
     client: AsyncClient,
     topics: Topics,
+    ha: Option<Ha>,
     state: State,
     gamma: f64,
-    led: watch::Sender<colour::Duties>,
+    led: watch::Sender<fader::Target>,
     store: watch::Sender<(State, String)>,
     summary: Summary,
 }
@@ -153,7 +164,11 @@ impl Logic {
                     self.client.publish(&self.topics.connection, QoS::ExactlyOnce, true, "1").await?;
                     self.client
                         .publish(&self.topics.changed, QoS::AtLeastOnce, true, codec::encode_changed(&self.state, &me))
-                        .await
+                        .await?;
+                    match &self.ha {
+                        Some(ha) => ha.connected(&self.client, &self.state).await,
+                        None => Ok(()),
+                    }
                 }
                 .await;
                 if let Err(e) = r {
@@ -163,12 +178,8 @@ impl Logic {
             LinkEvent::Publish { topic, payload } if topic == self.topics.set_config => {
                 self.on_set_config(&payload).await
             }
-            LinkEvent::Oversized { topic, size, head } if topic == self.topics.set_config => {
-                self.reject(&head, &codec::BadCommand::TooLarge(size))
-            }
-            LinkEvent::Publish { topic, .. } | LinkEvent::Oversized { topic, .. } => {
-                debug!(%topic, "ignoring a message on an unexpected topic")
-            }
+            LinkEvent::Publish { topic, payload } => self.on_other(&topic, &payload).await,
+            LinkEvent::Oversized { topic, size, head } => self.on_oversized(&topic, size, &head),
             LinkEvent::UnsubAck | LinkEvent::Disconnected => {}
         }
     }
@@ -178,27 +189,71 @@ impl Logic {
     }
 
     async fn on_set_config(&mut self, payload: &[u8]) {
-        let cmd = match codec::parse_command(payload) {
-            Ok(cmd) => cmd,
-            Err(reason) => return self.reject(payload, &reason),
+        match codec::parse_command(payload) {
+            Ok(cmd) => self.apply(cmd, None).await,
+            Err(reason) => self.refuse("set_config", payload, &reason),
+        }
+    }
+
+    /// Messages on Home Assistant's topics (when it is on); anything else is not ours.
+    async fn on_other(&mut self, topic: &str, payload: &[u8]) {
+        match self.ha.as_ref().and_then(|ha| ha.route(topic, payload)) {
+            Some(Inbound::Command) => match ha_codec::parse_command(payload) {
+                Ok(c) => self.apply(c.command, c.transition).await,
+                Err(reason) => self.refuse("Home Assistant command", payload, &reason),
+            },
+            Some(Inbound::Online) => {
+                info!("Home Assistant is online; publishing the discovery document and state again");
+                if let Some(Err(e)) = self.announce_ha().await {
+                    warn!("cannot queue the Home Assistant discovery document: {e}");
+                }
+            }
+            Some(Inbound::Status) => debug!(status = %String::from_utf8_lossy(payload), "Home Assistant status"),
+            None => debug!(%topic, "ignoring a message on an unexpected topic"),
+        }
+    }
+
+    async fn announce_ha(&self) -> Option<Result<(), rumqttc::ClientError>> {
+        Some(self.ha.as_ref()?.announce(&self.client, &self.state).await)
+    }
+
+    fn refuse(&mut self, what: &str, payload: &[u8], reason: &dyn std::fmt::Display) {
+        self.summary.rejected += 1;
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(200)]).into_owned();
+        warn!(payload = %shown, "ignored {what}: {reason}; nothing changed");
+    }
+
+    /// A payload too large for any command: refused by its size, whichever command topic it came on.
+    fn on_oversized(&mut self, topic: &str, size: usize, head: &[u8]) {
+        let what = if topic == self.topics.set_config {
+            "set_config"
+        } else if matches!(self.ha.as_ref().and_then(|ha| ha.route(topic, head)), Some(Inbound::Command)) {
+            "Home Assistant command"
+        } else {
+            return debug!(%topic, size, "ignoring an oversized message on an unexpected topic");
         };
+        self.refuse(what, head, &codec::BadCommand::TooLarge(size));
+    }
+
+    /// Applies a validated command (from LAMPI or Home Assistant) and tells both worlds; `fade` overrides
+    /// `led.transition` for this change.
+    async fn apply(&mut self, cmd: Command, fade: Option<Duration>) {
         self.summary.accepted += 1;
         self.state = self.state.apply(&cmd);
         let duties = colour::duties(&self.state, self.gamma);
-        info!(client = %cmd.client, state = %self.state, %duties, "set_config applied");
-        self.led.send_replace(duties);
+        let transition = fade.map(|d| tracing::field::display(humantime::format_duration(d)));
+        info!(client = %cmd.client, state = %self.state, %duties, transition, "set_config applied");
+        self.led.send_replace(fader::Target { duties, fade });
         let changed = codec::encode_changed(&self.state, &cmd.client);
         self.store.send_replace((self.state, cmd.client));
         if let Err(e) = self.client.publish(&self.topics.changed, QoS::AtLeastOnce, true, changed).await {
             warn!("cannot queue lamp/changed: {e}");
         }
-    }
-
-    /// A refused `set_config`: counted, one warning with the reason and the payload's start, nothing changed.
-    fn reject(&mut self, payload: &[u8], reason: &codec::BadCommand) {
-        self.summary.rejected += 1;
-        let shown = String::from_utf8_lossy(&payload[..payload.len().min(200)]).into_owned();
-        warn!(payload = %shown, "ignored set_config: {reason}; nothing changed");
+        if let Some(ha) = &self.ha {
+            if let Err(e) = ha.publish_state(&self.client, &self.state).await {
+                warn!("cannot queue the Home Assistant state: {e}");
+            }
+        }
     }
 
     /// Publishes `"0"` (QoS 2, retained) and disconnects only once the broker has completed it: a DISCONNECT while
@@ -209,6 +264,7 @@ impl Logic {
     /// rumqttc has nothing in flight, its PUBCOMP is in too.
     async fn goodbye(&mut self, events: &mut mpsc::Receiver<LinkEvent>, mut inflight: watch::Receiver<u16>) {
         let queued = self.client.try_publish(&self.topics.connection, QoS::ExactlyOnce, true, "0").is_ok()
+            && self.ha.as_ref().is_none_or(|ha| ha.leave(&self.client))
             && self.client.try_unsubscribe(&self.topics.set_config).is_ok();
         if !queued {
             return;

@@ -40,7 +40,8 @@ fn thousands(n: usize) -> String {
     out
 }
 
-fn show(v: &Value) -> String {
+/// A value as JSON for a message, cut after 60 characters.
+pub(crate) fn show(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 60 {
         format!("{}…", &s[..s.char_indices().nth(60).map_or(s.len(), |(i, _)| i)])

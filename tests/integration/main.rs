@@ -5,6 +5,7 @@ mod support;
 
 mod cli_config;
 mod fleet;
+mod homeassistant;
 mod loadtest;
 mod loadtest_profile;
 mod loadtest_replay;

@@ -99,6 +99,12 @@ impl Probe {
         found.unwrap_or_else(|_| panic!("probe {}: no matching message on {topic} within {within:?}", self.id))
     }
 
+    /// Messages received but not yet asked for, oldest first: what arrived on other topics before an awaited one
+    /// (one publisher's messages arrive in order, so this shows what a lamp published before a marker).
+    pub fn pending(&self) -> Vec<Msg> {
+        self.pending.iter().cloned().collect()
+    }
+
     /// The next message on `topic`, whatever it is.
     pub async fn next(&mut self, topic: &str, within: Duration) -> Msg {
         self.expect(topic, within, |_| true).await
