@@ -57,6 +57,10 @@ print(f"  round trip ms: p50 {lat.get('p50')}  p90 {lat.get('p90')}  p99 {lat.ge
       f"not started {s['not_started']} of {s['dispatched']}")
 print(f"  generator: CPU mean {g['cpu_mean_pct']}% max {g['cpu_max_pct']}% of one core; RSS max {g['rss_max_mb']} MB; "
       f"saturated intervals {s['generator_saturated_intervals']}")
+# Derived here, never by hand: the generator's CPU seconds over the run divided by what it published.
+cpu_s = g['cpu_mean_pct'] / 100 * el
+print(f"  generator CPU per publish: {cpu_s * 1e6 / max(sent, 1):,.1f} us "
+      f"({cpu_s:.2f} CPU-s / {sent:,} publishes incl. the responders' answers)")
 PY
 kill %1 2>/dev/null || true
 fi

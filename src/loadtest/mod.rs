@@ -211,6 +211,38 @@ impl Recording {
     }
 }
 
+/// Waits for `--start-at` and returns the run's start (monotonic and wall clock); right away without it. A lamp
+/// that comes up after the fleet's start (a slow SSH session, a loaded host) joins the fleet's clock instead of
+/// starting its own: its start is `--start-at`, so its intervals line up with the others' and the schedule it
+/// missed is dispatched late and counted as late (open model), never shifted. Past the run's end, it is an error.
+async fn start_together(start_at: Option<SystemTime>, duration: Duration) -> anyhow::Result<(Instant, SystemTime)> {
+    let Some(at) = start_at else { return Ok((Instant::now(), SystemTime::now())) };
+    match at.duration_since(SystemTime::now()) {
+        Ok(lead) => {
+            tracing::info!(
+                "waiting {} for --start-at",
+                humantime::format_duration(Duration::from_secs(lead.as_secs()))
+            );
+            tokio::time::sleep(lead).await;
+            Ok((Instant::now(), at))
+        }
+        Err(passed) => {
+            let behind = passed.duration();
+            if behind >= duration {
+                bail!(
+                    "--start-at {} passed {} ago, longer than the run (--duration {})",
+                    humantime::format_rfc3339_seconds(at),
+                    humantime::format_duration(Duration::from_secs(behind.as_secs())),
+                    humantime::format_duration(duration)
+                );
+            }
+            tracing::warn!(behind = ?behind, "--start-at has passed: joining the fleet's clock; the actions missed start late");
+            let start = Instant::now().checked_sub(behind).unwrap_or_else(Instant::now);
+            Ok((start, at))
+        }
+    }
+}
+
 /// Runs a load test to the end (or until `stop`), writing every output; returns how it ended.
 pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool>) -> anyhow::Result<Ending> {
     let lamps = lamps(opts, settings);
@@ -222,14 +254,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     if opts.preflight {
         preflight(settings, opts.timeout).await?;
     }
-    // Start together: at --start-at (wall clock), else right away.
-    let lead = opts.start_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).unwrap_or(Duration::ZERO);
-    if lead > Duration::ZERO {
-        tracing::info!("waiting {} for --start-at", humantime::format_duration(Duration::from_secs(lead.as_secs())));
-    }
-    tokio::time::sleep(lead).await;
-    let start = Instant::now();
-    let start_wall = SystemTime::now();
+    let (start, start_wall) = start_together(opts.start_at, opts.params.duration).await?;
     let start_odt = time::OffsetDateTime::from(start_wall);
     let out =
         output::Output::create(&opts.out, &hostname(), opts.interval.as_secs().max(1), start_odt, opts.broker_sys)
@@ -509,6 +534,18 @@ fn write_run_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_lamp_that_comes_up_late_joins_the_fleets_clock() {
+        let at = SystemTime::now() - Duration::from_secs(2);
+        let (start, wall) = start_together(Some(at), Duration::from_secs(10)).await.unwrap();
+        assert_eq!(wall, at, "the run's start is the fleet's");
+        assert!(start.elapsed() >= Duration::from_secs(2), "the schedule counts from --start-at, not from now");
+        let e = start_together(Some(at), Duration::from_secs(1)).await.unwrap_err().to_string();
+        assert!(e.contains("--start-at") && e.contains("longer than the run"), "{e}");
+        let (_, wall) = start_together(None, Duration::from_secs(1)).await.unwrap();
+        assert!(wall.elapsed().unwrap() < Duration::from_secs(5));
+    }
 
     #[test]
     fn course_lamps_follow_the_course_data() {

@@ -253,9 +253,12 @@ fn a_stalled_site_shows_in_corrected_latency_but_not_in_service_time() {
     let svc_max = agg["service_ms"]["max"].as_f64().unwrap();
     // The one stalled request is in the raw figures only as their maximum ...
     assert!(svc_max >= 900.0, "the stalled request itself: {svc_max} ms");
-    assert!(svc95 < 200.0, "raw service time p95 hides the stall: {svc95} ms");
-    // ... but every request the stall held back is late by up to a second from its intended start.
-    assert!(lat95 >= 400.0, "corrected latency p95 shows it: {lat95} ms (service p95 {svc95} ms)");
+    // ... but every request the stall held back is late by up to a second from its intended start, so the corrected
+    // p95 stands well above the raw one. Both are this run's own figures: a loaded machine raises both, not the gap.
+    assert!(
+        lat95 - svc95 >= 300.0,
+        "corrected latency p95 ({lat95} ms) shows the stall that raw service time p95 ({svc95} ms) hides"
+    );
     assert!(s["results"]["aggregated"]["lateness_ms"]["max"].as_f64().unwrap() >= 500.0);
 }
 
