@@ -124,6 +124,14 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         eprintln!("lampi-agent: {e}");
         return ExitCode::from(crate::cli::EXIT_USAGE);
     }
+    let slos = match slos_of(&profile, &args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let plan = match limit_plan(&args, slos.is_empty()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let now = time::OffsetDateTime::now_utc();
     let opts = loadtest::Options {
         profile,
@@ -146,6 +154,7 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         dry_run: args.dry_run,
         replay: args.replay.map(|path| loadtest::ReplaySource { path, format: args.replay_format.into() }),
         schedule_csv: args.schedule_csv,
+        slos,
     };
     match (&opts.replay, opts.dry_run) {
         (_, true) => {}
@@ -166,17 +175,73 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
             terminated().await;
             std::process::exit(130);
         });
-        loadtest::run(&settings, &opts, stop_rx).await
+        match &plan {
+            Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop_rx).await,
+            None => loadtest::run(&settings, &opts, stop_rx).await,
+        }
     });
     match result {
         Ok(Ending::Completed) => ExitCode::from(EXIT_OK),
         Ok(Ending::Interrupted) => ExitCode::from(130),
+        Ok(Ending::SloFailed) => ExitCode::from(crate::cli::EXIT_SLO),
         Err(e) => {
             eprintln!("lampi-agent loadtest: {e:#}");
             let replay = e.chain().find_map(|c| c.downcast_ref::<ReplayError>());
             ExitCode::from(replay.map_or(EXIT_FAILED, replay_exit_code))
         }
     }
+}
+
+/// The run's SLOs: the profile's, then `--slo-file`'s, then `--slo`'s. A file that cannot be read exits 66, a bad
+/// line in it 2 (as a bad `--slo` does).
+fn slos_of(
+    profile: &crate::profile::Profile,
+    args: &crate::cli::LoadtestArgs,
+) -> Result<Vec<crate::slo::Slo>, ExitCode> {
+    let mut slos = profile.slos.clone();
+    if let Some(path) = &args.slo_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            eprintln!("lampi-agent: --slo-file {}: {e}", path.display());
+            ExitCode::from(EXIT_NOINPUT)
+        })?;
+        let more = crate::slo::parse_lines(&text).map_err(|(line, e)| {
+            eprintln!("lampi-agent: --slo-file {}:{line}: {e}", path.display());
+            ExitCode::from(EXIT_USAGE)
+        })?;
+        slos.extend(more);
+    }
+    slos.extend(args.slo.iter().cloned());
+    Ok(slos)
+}
+
+/// `--find-limit`'s plan, or `None` for an ordinary run.
+fn limit_plan(
+    args: &crate::cli::LoadtestArgs,
+    no_slos: bool,
+) -> Result<Option<crate::loadtest::limit::Plan>, ExitCode> {
+    use crate::loadtest::limit::{Plan, Step};
+    if !args.find_limit {
+        return Ok(None);
+    }
+    let usage = |why: &str| {
+        eprintln!("lampi-agent: --find-limit: {why}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    if no_slos {
+        return Err(usage("needs at least one SLO (--slo, --slo-file or the profile's slo) to judge the steps by"));
+    }
+    if args.replay.is_some() || args.dry_run {
+        return Err(usage("steps a profile's load; it cannot be combined with --replay or --dry-run"));
+    }
+    let step = match (args.step_devices, args.step_rate) {
+        (Some(0), _) => return Err(usage("--step-devices 0: expected at least 1")),
+        (Some(n), _) => Step::Devices(n),
+        (None, Some(f)) if !(f > 1.0 && f.is_finite()) => {
+            return Err(usage(&format!("--step-rate {f}: expected a factor above 1, e.g. 2")))
+        }
+        (None, f) => Step::Rate(f.unwrap_or(2.0)),
+    };
+    Ok(Some(Plan { step, step_duration: args.step_duration, settle: args.settle, max_steps: args.max_steps }))
 }
 
 /// A trace that cannot be replayed: 66 not there, 65 bad data, 74 a read error, 2 a bad flag.
@@ -316,6 +381,22 @@ pub fn report_merge(runs: &[std::path::PathBuf], out: &Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("lampi-agent report merge: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `lampi-agent report compare`: the text table on stdout, the page beside RUN_B (or at `--out`).
+pub fn report_compare(a: &Path, b: &Path, out: Option<&Path>) -> ExitCode {
+    let out = out.map_or_else(|| b.join(crate::report::compare::DEFAULT_FILE), Path::to_path_buf);
+    match crate::report::compare::compare_dirs(a, b, &out) {
+        Ok(text) => {
+            print!("{text}");
+            println!("page in {}", out.display());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent report compare: {e}");
             ExitCode::from(EXIT_FAILED)
         }
     }
