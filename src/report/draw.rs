@@ -54,6 +54,8 @@ pub struct Chart {
     /// Vertical lines: (label, x), e.g. the knee.
     pub marks: Vec<(String, f64)>,
     pub bands: Vec<Band>,
+    /// A line on its own axis at the right (the connected lamps on a time chart).
+    pub secondary: Option<Series>,
 }
 
 impl Chart {
@@ -69,6 +71,7 @@ impl Chart {
             limits: Vec::new(),
             marks: Vec::new(),
             bands: Vec::new(),
+            secondary: None,
         }
     }
 
@@ -144,25 +147,17 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     ticks
 }
 
-/// The body of [`svg`] for one kind of y range (linear or log), which plotters types differently.
-macro_rules! draw {
-    ($root:expr, $chart:expr, $x_label:expr, $x:expr, $y:expr, $ylo:expr, $yhi:expr) => {{
+/// The primary layers of a chart on context `$c`: mesh, bands, series, limit lines, marks.
+macro_rules! layers {
+    ($c:ident, $chart:expr, $x_label:expr, $ylo:expr, $yhi:expr, $e:ident) => {{
         let chart: &Chart = $chart;
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let mut c = ChartBuilder::on($root)
-            .caption(&chart.title, ("sans-serif", 18))
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d($x, $y)
-            .map_err(|x| e(&x))?;
+        let e = $e;
         let percent = |x: &f64| percentile_label(*x);
         let plain = |x: &f64| {
             let t = format!("{x:.2}");
             t.trim_end_matches('0').trim_end_matches('.').to_string()
         };
-        let mut mesh = c.configure_mesh();
+        let mut mesh = $c.configure_mesh();
         mesh.x_desc($x_label).y_desc(&chart.y_label).light_line_style(WHITE.mix(0.0));
         let sig = |y: &f64| {
             let digits = (2 - y.abs().max(1e-9).log10().floor() as i32).clamp(0, 6) as usize;
@@ -180,7 +175,7 @@ macro_rules! draw {
         for (i, b) in chart.bands.iter().enumerate() {
             let colour = RGBColor(230, 90, 40).mix(0.15 + 0.05 * (i % 2) as f64);
             let r = Rectangle::new([(b.from, $ylo), (b.to, $yhi)], colour.filled());
-            c.draw_series(std::iter::once(r)).map_err(|x| e(&x))?.label(b.label.as_str()).legend(move |(x, y)| {
+            $c.draw_series(std::iter::once(r)).map_err(|x| e(&x))?.label(b.label.as_str()).legend(move |(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 20, y + 5)], RGBColor(230, 90, 40).mix(0.3).filled())
             });
         }
@@ -193,23 +188,23 @@ macro_rules! draw {
                         + PathElement::new(vec![(0, 0), (8, 0)], style)
                         + PathElement::new(vec![(12, 0), (20, 0)], style)
                 };
-                let drawn = c.draw_series(DashedLineSeries::new(points, 6, 4, style)).map_err(|x| e(&x))?;
+                let drawn = $c.draw_series(DashedLineSeries::new(points, 6, 4, style)).map_err(|x| e(&x))?;
                 drawn.label(s.name.as_str()).legend(legend);
             } else {
                 let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], style);
-                c.draw_series(LineSeries::new(points, style)).map_err(|x| e(&x))?.label(s.name.as_str()).legend(legend);
+                $c.draw_series(LineSeries::new(points, style)).map_err(|x| e(&x))?.label(s.name.as_str()).legend(legend);
             }
             if s.points.len() == 1 || chart.id.starts_with("limit-") {
                 let dots = s.points.iter().map(|p| Circle::new(*p, 3, style.filled()));
-                c.draw_series(dots).map_err(|x| e(&x))?;
+                $c.draw_series(dots).map_err(|x| e(&x))?;
             }
         }
-        let xr = c.x_range();
+        let xr = $c.x_range();
         let (x0, x1) = (xr.start, xr.end);
         for (label, y) in &chart.limits {
             let style = RED.stroke_width(1);
             let line = DashedLineSeries::new([(x0, *y), (x1, *y)], 3, 3, style);
-            c.draw_series(line)
+            $c.draw_series(line)
                 .map_err(|x| e(&x))?
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
@@ -218,17 +213,58 @@ macro_rules! draw {
             let colour = if i % 2 == 0 { RGBColor(40, 40, 40) } else { RGBColor(120, 60, 200) };
             let style = colour.stroke_width(2);
             let line = DashedLineSeries::new([(*x, $ylo), (*x, $yhi)], 5, 3, style);
-            c.draw_series(line)
+            $c.draw_series(line)
                 .map_err(|x| e(&x))?
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(|x| e(&x))?;
+    }};
+}
+
+/// The body of [`svg`] for one kind of y range (linear or log), which plotters types differently.
+macro_rules! draw {
+    ($root:expr, $chart:expr, $x_label:expr, $x:expr, $y:expr, $ylo:expr, $yhi:expr) => {{
+        let chart: &Chart = $chart;
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let mut builder = ChartBuilder::on($root);
+        builder.caption(&chart.title, ("sans-serif", 18)).margin(12).x_label_area_size(40).y_label_area_size(64);
+        if chart.secondary.is_some() {
+            builder.right_y_label_area_size(56);
+        } else {
+            builder.margin_right(40);
+        }
+        let mut c = builder.build_cartesian_2d($x, $y).map_err(|x| e(&x))?;
+        match &chart.secondary {
+            Some(sec) => {
+                let xr = c.x_range();
+                let top = sec.points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+                // Secondary first: it takes the right label area, so the primary mesh labels only the left.
+                let mut c = c.set_secondary_coord(xr, 0f64..top);
+                layers!(c, chart, $x_label, $ylo, $yhi, e);
+                c.configure_secondary_axes().y_desc(&sec.name).draw().map_err(|x| e(&x))?;
+                let style = RGBColor(90, 90, 90).stroke_width(1);
+                let points = sec.points.iter().copied();
+                c.draw_secondary_series(LineSeries::new(points, style))
+                    .map_err(|x| e(&x))?
+                    .label(format!("{} (right axis)", sec.name))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                c.configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.4))
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+            None => {
+                layers!(c, chart, $x_label, $ylo, $yhi, e);
+                c.configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.4))
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+        }
     }};
 }
 
@@ -310,8 +346,10 @@ mod tests {
         c.limits.push(("SLO p99 < 100ms".into(), 100.0));
         c.marks.push(("knee".into(), 5.0));
         c.bands.push(Band { label: "outage (broker)".into(), from: 2.0, to: 4.0 });
+        let lamps = vec![(0.0, 10.0), (10.0, 4.0)];
+        c.secondary = Some(Series { name: "lamps up".into(), points: lamps, dashed: false, colour: None });
         let s = svg(&c, "seconds").unwrap();
-        for text in ["SLO p99 &lt; 100ms", "knee", "outage (broker)", "p99", "1000"] {
+        for text in ["SLO p99 &lt; 100ms", "knee", "outage (broker)", "p99", "1000", "lamps up (right axis)"] {
             assert!(s.contains(text), "{text} missing");
         }
         assert!(s.contains("<rect") && s.contains("<polyline"), "a band and lines");

@@ -198,14 +198,20 @@ fn all_charts(dir: &Path, inputs: &Inputs) -> Result<(Option<i64>, Vec<Chart>), 
     }
     let (mut per_op, mut rest): (Vec<Chart>, Vec<Chart>) =
         time_charts.into_iter().partition(|c| op_of_chart(c).is_some());
+    let mut lamps_up = None;
     if let Some(text) = optional(dir, "connections.csv")? {
-        rest.extend(super::extras::connections(&text, start.unwrap_or(0)).map_err(bad)?);
+        let charts = super::extras::connections(&text, start.unwrap_or(0)).map_err(bad)?;
+        lamps_up = charts.first().and_then(|c| c.series.iter().find(|s| s.name == "lamps up")).cloned();
+        rest.extend(charts);
     }
     let end = per_op.iter().chain(&rest).flat_map(|c| c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let end = end.fold(0f64, f64::max);
     let bands = super::extras::outages(&summary, start.unwrap_or(0), end);
     for c in per_op.iter_mut().chain(rest.iter_mut()) {
         c.bands = bands.clone();
+        if c.id != "connections" {
+            c.secondary = lamps_up.clone();
+        }
     }
     for mut c in per_op.drain(..) {
         let op = op_of_chart(&c).expect("partitioned on it");

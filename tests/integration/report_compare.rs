@@ -150,6 +150,8 @@ fn plot_draws_distributions_log_scaled_time_slo_lines_outages_and_connections() 
     assert!(figure("distribution-GET-lampi").contains("raw (service time)"));
     assert!(figure("throughput").contains("broker outage, recovered in 2.0 s"), "outages shaded on time charts");
     assert!(figure("connections").contains("lamps up"));
+    assert!(figure("throughput").contains("lamps up (right axis)"), "the connected lamps on every time chart");
+    assert!(figure("latency-GET-lampi").contains("lamps up (right axis)"));
 
     // A merged run draws its per-lamp ranking.
     let fleet = dir.path().join("fleet");

@@ -172,3 +172,25 @@ fn find_limit_finds_the_knee_of_a_site_that_slows_past_a_rate() {
     let offered: Vec<f64> = steps_csv(&run.out).iter().map(|s| s[5].parse().unwrap()).collect();
     assert!(offered[1] > 4.0 * offered[0], "the load grew by the factor: {offered:?}");
 }
+
+#[test]
+fn find_limit_can_step_devices_and_needs_an_slo() {
+    let broker = Mosquitto::start();
+    let site = DjangoSite::start(SiteOptions { users: 9, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let profile = steady(dir.path(), "");
+    let file = dir.path().join("gates.slo");
+    std::fs::write(&file, "roundtrip p99 < 30s\n").unwrap();
+    let p = profile.to_str().unwrap();
+    let args = ["--profile", p, "--devices", "6", "--seed", "3", "--find-limit", "--step-devices", "3"];
+    let more = ["--step-duration", "3s", "--settle", "1s", "--max-steps", "2", "--slo-file", file.to_str().unwrap()];
+    let run = loadtest(dir.path(), &broker, &site, &[&args[..], &more[..]].concat());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let devices: Vec<u32> = steps_csv(&run.out).iter().map(|s| s[2].parse().unwrap()).collect();
+    assert_eq!(devices, [6, 9], "+3 devices a step, two steps:\n{}", run.stdout);
+    assert_eq!(run.json("limit.json")["reason"], "max_steps");
+    assert!(run.stdout.contains("capacity: step 2: rate 1 x 9 devices"), "{}", run.stdout);
+    let (code, _, err) = run_cli(&["loadtest", "--profile", p, "--find-limit", "--dry-run"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--find-limit: needs at least one SLO"), "{err}");
+}
