@@ -56,6 +56,8 @@ pub struct Chart {
     pub bands: Vec<Band>,
     /// A line on its own axis at the right (the connected lamps on a time chart).
     pub secondary: Option<Series>,
+    /// Whole-number x ticks, at most this many (a rank axis).
+    pub x_whole: Option<usize>,
 }
 
 impl Chart {
@@ -72,6 +74,7 @@ impl Chart {
             marks: Vec::new(),
             bands: Vec::new(),
             secondary: None,
+            x_whole: None,
         }
     }
 
@@ -171,6 +174,9 @@ macro_rules! layers {
         } else {
             mesh.x_label_formatter(&plain);
         }
+        if let Some(n) = chart.x_whole {
+            mesh.x_labels(n);
+        }
         mesh.draw().map_err(|x| e(&x))?;
         for (i, b) in chart.bands.iter().enumerate() {
             let colour = RGBColor(230, 90, 40).mix(0.15 + 0.05 * (i % 2) as f64);
@@ -194,7 +200,7 @@ macro_rules! layers {
                 let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], style);
                 $c.draw_series(LineSeries::new(points, style)).map_err(|x| e(&x))?.label(s.name.as_str()).legend(legend);
             }
-            if s.points.len() == 1 || chart.id.starts_with("limit-") {
+            if s.points.len() == 1 || chart.id.starts_with("limit-") || chart.x_whole.is_some() {
                 let dots = s.points.iter().map(|p| Circle::new(*p, 3, style.filled()));
                 $c.draw_series(dots).map_err(|x| e(&x))?;
             }
@@ -219,6 +225,18 @@ macro_rules! layers {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
     }};
+}
+
+/// The legend box of a chart on context `$c`.
+macro_rules! legend {
+    ($c:ident, $e:ident) => {
+        $c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(|x| $e(&x))?
+    };
 }
 
 /// The body of [`svg`] for one kind of y range (linear or log), which plotters types differently.
@@ -248,21 +266,11 @@ macro_rules! draw {
                     .map_err(|x| e(&x))?
                     .label(format!("{} (right axis)", sec.name))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-                c.configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.4))
-                    .draw()
-                    .map_err(|x| e(&x))?;
+                legend!(c, e);
             }
             None => {
                 layers!(c, chart, $x_label, $ylo, $yhi, e);
-                c.configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.4))
-                    .draw()
-                    .map_err(|x| e(&x))?;
+                legend!(c, e);
             }
         }
     }};

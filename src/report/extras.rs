@@ -123,6 +123,8 @@ pub fn lamps(text: &str) -> Result<Option<Chart>, BadLine> {
     let mut c = Chart::new("lamps-ranked", "Per-lamp p99, slowest lamps first (lamps.csv)", "p99 ms (log scale)");
     c.log_y = true;
     c.x_label = Some("lamp rank (1 = slowest)".into());
+    let most = by_op.iter().map(|(_, vs)| vs.len()).max().unwrap_or(1).min(RANKED);
+    c.x_whole = Some(most.min(10));
     for (op, mut vs) in by_op {
         vs.sort_by(|a, b| b.total_cmp(a));
         for (rank, v) in vs.iter().take(RANKED).enumerate() {
