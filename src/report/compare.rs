@@ -3,9 +3,10 @@
 //! the next: the "optimisation experiment" check (mosquitto with and without a setting, a site before and after).
 //!
 //! Noise: each figure is also taken per interval (an interval's p99, its rate, ...); a change is *significant*
-//! when the whole-run figures differ by more than [`SIGMAS`] standard errors of the difference of the interval
-//! means (`sqrt(var_a/n_a + var_b/n_b)`), and by more than [`MIN_RELATIVE`] of the baseline (so a huge run does
-//! not flag a 0.1 % change). With fewer than [`MIN_INTERVALS`] intervals with samples in either run, the change is
+//! when the whole-run figures differ by more than [`SIGMAS`] standard errors (`sqrt(s_a²/n_a + s_b²/n_b)`, `s`
+//! each run's spread of its interval values, taken robustly as 1.4826 x the median absolute deviation so one
+//! interval stalled by a busy machine does not hide a real change), and by more than [`MIN_RELATIVE`] of the
+//! baseline (so a huge run does not flag a 0.1 % change). With fewer than [`MIN_INTERVALS`] intervals with samples in either run, the change is
 //! not judged. Whole-run figures come from exactly added histograms, never averaged percentiles.
 
 use std::fmt::Write as _;
@@ -45,11 +46,28 @@ impl Change {
     }
 }
 
-fn mean_var(xs: &[f64]) -> (f64, f64) {
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// The spread of per-interval values, robustly: 1.4826 x the median absolute deviation (the standard deviation
+/// for normal data, but one interval stalled by a busy machine does not swamp it); the plain standard deviation
+/// when more than half the values are equal.
+fn spread(xs: &[f64]) -> f64 {
+    let mid = median(&mut xs.to_vec());
+    let mad = median(&mut xs.iter().map(|x| (x - mid).abs()).collect::<Vec<_>>());
+    if mad > 0.0 {
+        return 1.4826 * mad;
+    }
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var)
+    (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
 }
 
 /// Judges the change from `a` to `b` (whole-run figures) against the per-interval values of each run.
@@ -57,8 +75,8 @@ pub fn judge(a: f64, b: f64, per_a: &[f64], per_b: &[f64]) -> Change {
     if per_a.len() < MIN_INTERVALS || per_b.len() < MIN_INTERVALS {
         return Change::Unjudged;
     }
-    let ((_, va), (_, vb)) = (mean_var(per_a), mean_var(per_b));
-    let noise = (va / per_a.len() as f64 + vb / per_b.len() as f64).sqrt();
+    let (sa, sb) = (spread(per_a), spread(per_b));
+    let noise = (sa * sa / per_a.len() as f64 + sb * sb / per_b.len() as f64).sqrt();
     let delta = (b - a).abs();
     if delta > SIGMAS * noise && delta > MIN_RELATIVE * a.abs() && delta > 0.0 {
         Change::Significant
@@ -213,6 +231,13 @@ mod tests {
         assert_eq!(judge(100.0, 101.0, &tight, &tight_b), Change::WithinNoise, "1% is under the 5% floor");
         assert_eq!(judge(1.0, 2.0, &a[..2], &a), Change::Unjudged);
         assert_eq!(judge(0.0, 0.0, &[0.0; 4], &[0.0; 4]), Change::WithinNoise, "no failures in either");
+        // One stalled interval in A does not hide a 50 ms change...
+        let stalled = [10.0, 11.0, 9.0, 10.5, 400.0, 9.5];
+        let later: Vec<f64> = stalled.iter().map(|x| x + 50.0).collect();
+        assert_eq!(judge(11.0, 61.0, &stalled, &later), Change::Significant);
+        // ... while a run whose intervals really are all over the place does.
+        let wild = [5.0, 80.0, 20.0, 150.0, 60.0, 1.0];
+        assert_eq!(judge(40.0, 60.0, &wild, &wild.map(|x| x + 20.0)), Change::WithinNoise);
     }
 
     fn side_of(latencies: &[&[u64]]) -> Side {

@@ -32,7 +32,7 @@ fn run_against(site: &DjangoSite, broker: &Mosquitto, dir: &Path) -> LoadRun {
     std::fs::create_dir_all(dir).unwrap();
     let profile = browsing(dir);
     let run =
-        loadtest(dir, broker, site, &["--profile", &profile, "--devices", "2", "--duration", "6s", "--seed", "5"]);
+        loadtest(dir, broker, site, &["--profile", &profile, "--devices", "3", "--duration", "8s", "--seed", "5"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run
 }
@@ -55,10 +55,10 @@ fn verdict<'a>(table: &'a str, op: &str, figure: &str) -> &'a str {
 fn compare_finds_no_change_against_itself_and_the_50ms_a_slower_site_adds() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let fast = DjangoSite::start(SiteOptions { users: 2, ..Default::default() });
+    let fast = DjangoSite::start(SiteOptions { users: 3, ..Default::default() });
     let a = run_against(&fast, &broker, &dir.path().join("a"));
     drop(fast);
-    let slow = DjangoSite::start(SiteOptions { users: 2, delay: Some(0.05), ..Default::default() });
+    let slow = DjangoSite::start(SiteOptions { users: 3, delay: Some(0.05), ..Default::default() });
     let b = run_against(&slow, &broker, &dir.path().join("b"));
 
     let page = dir.path().join("same.html");
