@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::analytics::{replay::ReplayError, CmdError, DeriveError};
 use crate::config::{self, ConfigError, Settings};
-use crate::exit::{CANTCREAT, CONFIG, DATAERR, FAILED, INTERRUPTED, IOERR, NOINPUT, OK, USAGE};
+use crate::exit::{CANTCREAT, CONFIG, DATAERR, FAILED, INTERRUPTED, IOERR, NOINPUT, OK, SLO, USAGE};
 use crate::{daemon, identity, led, selftest};
 
 /// Structured logs to stderr (journald keeps them). `-v` raises the level; RUST_LOG overrides.
@@ -97,9 +97,13 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
             eprintln!("lampi-agent: {e}");
             return ExitCode::from(CONFIG);
         }
-        Err(e @ RequestError::Params(_)) => {
+        Err(e @ (RequestError::Params(_) | RequestError::SloLine { .. } | RequestError::Limit(_))) => {
             eprintln!("lampi-agent: {e}");
             return ExitCode::from(USAGE);
+        }
+        Err(e @ RequestError::SloFile { .. }) => {
+            eprintln!("lampi-agent: {e}");
+            return ExitCode::from(NOINPUT);
         }
     };
     let seed = opts.params.seed;
@@ -122,11 +126,15 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
             terminated().await;
             std::process::exit(i32::from(INTERRUPTED));
         });
-        loadtest::run(&settings, &opts, stop_rx).await
+        match &opts.limit {
+            Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop_rx).await,
+            None => loadtest::run(&settings, &opts, stop_rx).await,
+        }
     });
     match result {
         Ok(Ending::Completed) => ExitCode::from(OK),
         Ok(Ending::Interrupted) => ExitCode::from(INTERRUPTED),
+        Ok(Ending::SloFailed) => ExitCode::from(SLO),
         Err(e) => {
             eprintln!("lampi-agent loadtest: {e:#}");
             let replay = e.chain().find_map(|c| c.downcast_ref::<ReplayError>());
@@ -262,6 +270,22 @@ pub fn report_merge(runs: &[std::path::PathBuf], out: &Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("lampi-agent report merge: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// `lampi-agent report compare`: the text table on stdout, the page beside RUN_B (or at `--out`).
+pub fn report_compare(a: &Path, b: &Path, out: Option<&Path>) -> ExitCode {
+    let out = out.map_or_else(|| b.join(crate::report::compare::DEFAULT_FILE), Path::to_path_buf);
+    match crate::report::compare::compare_dirs(a, b, &out) {
+        Ok(text) => {
+            print!("{text}");
+            println!("page in {}", out.display());
+            ExitCode::from(OK)
+        }
+        Err(e) => {
+            eprintln!("lampi-agent report compare: {e}");
             ExitCode::from(FAILED)
         }
     }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::app;
-use crate::loadtest::{Broker, ReplaySource, Request, Responder};
+use crate::loadtest::{Broker, LimitFlags, ReplaySource, Request, Responder};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +70,19 @@ pub enum ReportCommand {
         #[arg(value_name = "RUN_DIR")]
         run: PathBuf,
         /// Where to write the page [default: RUN_DIR/report.html]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Compare two runs per operation (count, failures, p50/p99/max, throughput), saying which changes are beyond
+    /// the runs' own interval-to-interval noise: a text table on stdout and one HTML page
+    Compare {
+        /// The baseline run folder
+        #[arg(value_name = "RUN_A")]
+        a: PathBuf,
+        /// The run compared with it
+        #[arg(value_name = "RUN_B")]
+        b: PathBuf,
+        /// Where to write the page [default: RUN_B/compare.html]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
@@ -269,6 +282,36 @@ pub struct LoadtestArgs {
     /// Owner user names for the virtual lamps ({i} or {i:06} is the lamp index); passwords are the names reversed
     #[arg(long, default_value = "user_{i:06}")]
     pub user_pattern: String,
+    /// An objective the run must keep, e.g. 'roundtrip p99 < 100ms', 'failures < 1%', 'POST /login/ p95 <
+    /// 500ms' (repeat for more; see README, SLOs). A failed one makes the run exit 99
+    #[arg(long, value_parser = parse_slo, value_name = "SLO")]
+    pub slo: Vec<crate::slo::Slo>,
+    /// Read SLOs from this file, one a line (`#` comments)
+    #[arg(long, value_name = "FILE")]
+    pub slo_file: Option<PathBuf>,
+    /// Search for the limit: run steps of growing load until an SLO fails or this host saturates, and report the
+    /// capacity (the highest step that held every SLO). Needs at least one SLO
+    #[arg(long)]
+    pub find_limit: bool,
+    /// --find-limit: multiply --rate by this each step [default: 2, unless --step-devices is given]
+    #[arg(long, value_name = "FACTOR", requires = "find_limit", conflicts_with = "step_devices")]
+    pub step_rate: Option<f64>,
+    /// --find-limit: add this many --devices each step
+    #[arg(long, value_name = "N", requires = "find_limit")]
+    pub step_devices: Option<u32>,
+    /// --find-limit: how long each step is judged for (after its settle)
+    #[arg(long, default_value = "20s", value_parser = positive_duration, requires = "find_limit")]
+    pub step_duration: std::time::Duration,
+    /// --find-limit: the start of each step that is recorded but not judged (lamps connect, queues fill)
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, requires = "find_limit")]
+    pub settle: std::time::Duration,
+    /// --find-limit: stop after this many steps even if every SLO still holds
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100), requires = "find_limit")]
+    pub max_steps: u32,
+}
+
+fn parse_slo(s: &str) -> Result<crate::slo::Slo, String> {
+    crate::slo::Slo::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +390,15 @@ impl LoadtestArgs {
             site: self.site,
             topic_prefix: self.topic_prefix,
             user_pattern: self.user_pattern,
+            slos: self.slo,
+            slo_file: self.slo_file,
+            find_limit: self.find_limit.then_some(LimitFlags {
+                step_rate: self.step_rate,
+                step_devices: self.step_devices,
+                step_duration: self.step_duration,
+                settle: self.settle,
+                max_steps: self.max_steps,
+            }),
         }
     }
 }
@@ -394,6 +446,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Profile(ProfileCommand::Show(a)) => app::profile_show(&a.profile),
         Command::Report(ReportCommand::Merge { runs, out }) => app::report_merge(&runs, &out),
         Command::Report(ReportCommand::Plot { run, out }) => app::report_plot(&run, out.as_deref()),
+        Command::Report(ReportCommand::Compare { a, b, out }) => app::report_compare(&a, &b, out.as_deref()),
     }
 }
 
@@ -565,6 +618,28 @@ mod tests {
         let cli = Cli::try_parse_from(["lampi-agent", "report", "plot", "run", "--out", "x.html"]).unwrap();
         let Command::Report(ReportCommand::Plot { run, out }) = cli.command else { panic!() };
         assert_eq!((run, out), (PathBuf::from("run"), Some(PathBuf::from("x.html"))));
+    }
+
+    #[test]
+    fn slos_and_the_limit_search_parse_and_a_bad_slo_is_a_usage_error() {
+        let argv = ["lampi-agent", "loadtest", "--slo", "roundtrip p99 < 100ms", "--slo", "failures < 1%"];
+        let Command::Loadtest(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        assert_eq!(
+            a.slo.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+            ["roundtrip p99 < 100ms", "failures < 1%"]
+        );
+        assert!(!a.find_limit);
+        let e = Cli::try_parse_from(["lampi-agent", "loadtest", "--slo", "roundtrip p99 > 1s"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(USAGE));
+        assert!(e.to_string().contains("\">\" is not supported"), "{e}");
+        let argv = ["lampi-agent", "loadtest", "--find-limit", "--step-devices", "5", "--max-steps", "3"];
+        let Command::Loadtest(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        assert_eq!((a.find_limit, a.step_devices, a.step_rate, a.max_steps), (true, Some(5), None, 3));
+        assert!(Cli::try_parse_from(["lampi-agent", "loadtest", "--step-rate", "2"]).is_err(), "needs --find-limit");
+        let both = ["lampi-agent", "loadtest", "--find-limit", "--step-rate", "2", "--step-devices", "1"];
+        assert!(Cli::try_parse_from(both).is_err());
+        let cli = Cli::try_parse_from(["lampi-agent", "report", "compare", "a", "b"]).unwrap();
+        assert!(matches!(cli.command, Command::Report(ReportCommand::Compare { out: None, .. })));
     }
 
     #[test]

@@ -24,5 +24,6 @@ pub mod profile;
 pub mod report;
 pub mod schedule;
 pub mod selftest;
+pub mod slo;
 pub mod store;
 pub mod web;

@@ -153,6 +153,7 @@ fn profile(s: &Sessions, opts: &DeriveOptions, window: Window, lamp_days: f64, w
         values,
         churn,
         max_actions: 100,
+        slos: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@
 //! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
+pub mod limit;
 pub mod output;
 mod request;
 pub mod runner;
@@ -38,7 +39,7 @@ use crate::config::Settings;
 use crate::metrics::{self, OpId, Outcome, Recorder};
 use crate::profile::{Interface, Profile};
 use crate::schedule::{self, Action, Schedule};
-pub use request::{parse_site, Broker, Request, RequestError, Responder};
+pub use request::{parse_site, Broker, LimitFlags, Request, RequestError, Responder};
 use runner::{Counters, LampId, Targets};
 use sample::Sample;
 
@@ -66,6 +67,10 @@ pub struct Options {
     pub replay: Option<ReplaySource>,
     /// `--schedule-csv`: log every action the run dispatches (or the dry run walks) to this file.
     pub schedule_csv: Option<PathBuf>,
+    /// Objectives judged at the end (`--slo`, `--slo-file`, the profile's `slo`); one failing ends `SloFailed`.
+    pub slos: Vec<crate::slo::Slo>,
+    /// `--find-limit`: search with this plan instead of one run.
+    pub limit: Option<limit::Plan>,
 }
 
 /// A recorded trace to replay, and how to read it.
@@ -127,6 +132,8 @@ fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
 pub enum Ending {
     Completed,
     Interrupted,
+    /// Completed, but at least one SLO failed.
+    SloFailed,
 }
 
 /// `user_%06d`-style patterns: `{i}` or `{i:06}` is replaced by the lamp index.
@@ -327,8 +334,12 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     }
     let interrupted = *stop.borrow();
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
-    live.finish(opts, &counters, interrupted, replayed.as_ref())?;
-    Ok(if interrupted { Ending::Interrupted } else { Ending::Completed })
+    let held = live.finish(opts, &counters, interrupted, replayed.as_ref())?;
+    Ok(match (interrupted, held) {
+        (true, _) => Ending::Interrupted,
+        (false, false) => Ending::SloFailed,
+        (false, true) => Ending::Completed,
+    })
 }
 
 /// The recorder task's state: what it has recorded, the files, and the generator's view of itself.
@@ -368,15 +379,17 @@ impl Live {
         Ok(())
     }
 
-    /// The end: the table and notes on stdout, the end-of-run files, `summary.json`.
+    /// The end: the table, SLO verdicts and notes on stdout, the end-of-run files, `summary.json`. Returns whether
+    /// every SLO held.
     fn finish(
         self,
         opts: &Options,
         counters: &Counters,
         interrupted: bool,
         replayed: Option<&replay::Stats>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let totals = self.recording.rec.totals();
+        let verdicts = crate::slo::judge(&opts.slos, &totals.ops);
         let summary = metrics::summary::summarize(totals);
         let own = &self.own;
         let mut notes = notes(counters, self.saturated, interrupted, replayed);
@@ -387,7 +400,8 @@ impl Live {
             self.cores,
             own.rss_max_kb as f64 / 1024.0
         ));
-        let text = format!("{}\n{}", metrics::summary::table(&summary), notes.join("\n"));
+        let slos = if verdicts.is_empty() { String::new() } else { crate::slo::text(&verdicts) };
+        let text = format!("{}{slos}\n{}", metrics::summary::table(&summary), notes.join("\n"));
         println!("{text}");
         println!("results in {}", opts.out.display());
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
@@ -398,6 +412,7 @@ impl Live {
         let json = serde_json::json!({
             "ending": if interrupted { "interrupted" } else { "completed" },
             "dispatched": load(&counters.dispatched),
+            "completed": load(&counters.completed),
             "not_started": load(&counters.not_started),
             "skipped_churn": load(&counters.skipped_churn),
             "sessions": sessions,
@@ -414,9 +429,10 @@ impl Live {
                 "cores": self.cores,
             },
             "results": summary,
+            "slos": verdicts.iter().map(crate::slo::Verdict::json).collect::<Vec<_>>(),
         });
         self.out.finish(totals, &text, &json)?;
-        Ok(())
+        Ok(crate::slo::all_pass(&verdicts))
     }
 }
 
@@ -519,6 +535,7 @@ fn write_run_record(
         "topic_prefix": opts.topic_prefix, "user_pattern": opts.user_pattern,
         "broker": format!("{}:{}", settings.mqtt.host, settings.mqtt.port), "web": settings.web.url.as_str(),
         "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
+        "slos": opts.slos.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
     });
     std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
     if opts.replay.is_some() {

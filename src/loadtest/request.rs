@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime};
 use crate::config::{ConfigError, Settings};
 use crate::profile::Profile;
 use crate::schedule::{self, ParamsError};
+use crate::slo::{Slo, SloError};
 
+use super::limit::{Plan, Step};
 use super::{default_out, Options, ReplaySource};
 
 /// Who answers the virtual lamps' `set_config`.
@@ -76,6 +78,21 @@ pub struct Request {
     pub site: Option<reqwest::Url>,
     pub topic_prefix: String,
     pub user_pattern: String,
+    /// `--slo` (the profile's and `--slo-file`'s come first).
+    pub slos: Vec<Slo>,
+    pub slo_file: Option<PathBuf>,
+    /// `--find-limit` and its step flags.
+    pub find_limit: Option<LimitFlags>,
+}
+
+/// `--find-limit`'s flags, checked when the request is resolved.
+#[derive(Debug, Clone)]
+pub struct LimitFlags {
+    pub step_rate: Option<f64>,
+    pub step_devices: Option<u32>,
+    pub step_duration: Duration,
+    pub settle: Duration,
+    pub max_steps: u32,
 }
 
 /// Why a request cannot run: a bad profile (exit 78, like a bad config) or parameters the schedule refuses (exit 2).
@@ -85,6 +102,12 @@ pub enum RequestError {
     Profile(#[from] ConfigError),
     #[error(transparent)]
     Params(#[from] ParamsError),
+    #[error("--slo-file {}: {source}", path.display())]
+    SloFile { path: PathBuf, source: std::io::Error },
+    #[error("--slo-file {}:{line}: {source}", path.display())]
+    SloLine { path: PathBuf, line: usize, source: SloError },
+    #[error("--find-limit: {0}")]
+    Limit(String),
 }
 
 impl Request {
@@ -107,6 +130,22 @@ impl Request {
             params.start_hour = h;
         }
         schedule::Schedule::new(&profile, &params)?;
+        let mut slos = profile.slos.clone();
+        if let Some(path) = &self.slo_file {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| RequestError::SloFile { path: path.clone(), source })?;
+            let more = crate::slo::parse_lines(&text).map_err(|(line, source)| RequestError::SloLine {
+                path: path.clone(),
+                line,
+                source,
+            })?;
+            slos.extend(more);
+        }
+        slos.extend(self.slos);
+        let limit = match self.find_limit {
+            Some(flags) => Some(flags.plan(slos.is_empty(), self.replay.is_some() || self.dry_run)?),
+            None => None,
+        };
         let this_lamp = self.devices == 1 && self.first_lamp.is_none();
         Ok(Options {
             profile,
@@ -126,7 +165,31 @@ impl Request {
             dry_run: self.dry_run,
             replay: self.replay,
             schedule_csv: self.schedule_csv,
+            slos,
+            limit,
         })
+    }
+}
+
+impl LimitFlags {
+    /// The search plan; it needs an SLO to judge the steps by and a profile's load to step.
+    fn plan(self, no_slos: bool, not_a_profile_run: bool) -> Result<Plan, RequestError> {
+        let refuse = |why: &str| Err(RequestError::Limit(why.to_string()));
+        if no_slos {
+            return refuse("needs at least one SLO (--slo, --slo-file or the profile's slo) to judge the steps by");
+        }
+        if not_a_profile_run {
+            return refuse("steps a profile's load; it cannot be combined with --replay or --dry-run");
+        }
+        let step = match (self.step_devices, self.step_rate) {
+            (Some(0), _) => return refuse("--step-devices 0: expected at least 1"),
+            (Some(n), _) => Step::Devices(n),
+            (None, Some(f)) if !(f > 1.0 && f.is_finite()) => {
+                return refuse(&format!("--step-rate {f}: expected a factor above 1, e.g. 2"))
+            }
+            (None, f) => Step::Rate(f.unwrap_or(2.0)),
+        };
+        Ok(Plan { step, step_duration: self.step_duration, settle: self.settle, max_steps: self.max_steps })
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Profile {
     pub churn: Churn,
     /// A session ends after this many steps whatever the chain says.
     pub max_actions: u32,
+    /// Objectives a run of this profile is judged by (`slo = ["roundtrip p99 < 100ms"]`), so a fleet run carries
+    /// them; `--slo` adds more.
+    pub slos: Vec<crate::slo::Slo>,
 }
 
 /// Hours of the day `[start, end)` in profile time; `end` may be past midnight (`[22, 2]`); `[0, 24]` is all day.
@@ -318,6 +321,23 @@ mod tests {
         }
         let msg = err.to_string();
         assert!(msg.contains("share.web = 1.5: expected a number from 0 to 1"), "{msg}");
+    }
+
+    #[test]
+    fn a_profile_carries_its_slos_and_a_bad_one_is_named() {
+        let text = SHIPPED[2]
+            .1
+            .replace("max_actions = 20\n", "max_actions = 20\nslo = [\"roundtrip p99 < 100ms\", \"failures < 1%\"]\n");
+        let p = Profile::from_toml(&text, "t.toml").unwrap();
+        assert_eq!(
+            p.slos.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+            ["roundtrip p99 < 100ms", "failures < 1%"]
+        );
+        assert_eq!(Profile::from_toml(&p.to_toml(&[]), "again").unwrap().slos, p.slos, "slo survives to_toml");
+        let bad = SHIPPED[2].1.replace("max_actions = 20\n", "max_actions = 20\nslo = [\"roundtrip p99 > 1s\", 3]\n");
+        let msg = Profile::from_toml(&bad, "t.toml").unwrap_err().to_string();
+        assert!(msg.contains("slo.0 = \"roundtrip p99 > 1s\"") && msg.contains("\">\" is not supported"), "{msg}");
+        assert!(msg.contains("slo.1 = 3"), "{msg}");
     }
 
     #[test]

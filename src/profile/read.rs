@@ -39,6 +39,7 @@ pub(super) fn read(r: &mut Reader, origin: &str) -> Option<Profile> {
     let saturation = quantiles(r, "values.saturation", 0.0, 1.0);
     let brightness = quantiles(r, "values.brightness", 0.0, 1.0);
     let churn = read_churn(r);
+    let slos = read_slos(r);
     Some(Profile {
         name: name?,
         description,
@@ -53,7 +54,34 @@ pub(super) fn read(r: &mut Reader, origin: &str) -> Option<Profile> {
         values: Values { hue: hue?, saturation: saturation?, brightness: brightness? },
         churn: churn?,
         max_actions,
+        slos: slos?,
     })
+}
+
+/// `slo = ["roundtrip p99 < 100ms", "failures < 1%"]`: optional; each entry must parse.
+fn read_slos(r: &mut Reader) -> Option<Vec<crate::slo::Slo>> {
+    if r.lookup("slo").is_none() {
+        return Some(Vec::new());
+    }
+    let expected = "a list of SLOs such as [\"roundtrip p99 < 100ms\", \"failures < 1%\"]";
+    let items = r.get("slo", expected, |v| v.as_array().cloned())?;
+    let mut slos = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let key = format!("slo.{i}");
+        match item.as_str().map(crate::slo::Slo::parse) {
+            Some(Ok(s)) => slos.push(s),
+            Some(Err(e)) => {
+                r.problem(&key, format!("{:?}", item.as_str().unwrap_or_default()), e.to_string());
+                ok = false;
+            }
+            None => {
+                r.problem(&key, item.to_string(), "a string such as \"roundtrip p99 < 100ms\"");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(slos)
 }
 
 fn is_name(s: &str) -> bool {

@@ -46,6 +46,11 @@ fn top(p: &Profile, out: &mut String) {
     out.push_str(&format!("tz_offset = \"{}\"\n", format_offset(p.tz_offset_minutes)));
     out.push_str("# A session is ended after this many steps whatever the chain says (a safety cap).\n");
     out.push_str(&format!("max_actions = {}\n", p.max_actions));
+    if !p.slos.is_empty() {
+        out.push_str("# Objectives every run of this profile is judged by (see `lampi-agent loadtest --slo`).\n");
+        let list: Vec<String> = p.slos.iter().map(|s| format!("{:?}", s.text)).collect();
+        out.push_str(&format!("slo = [{}]\n", list.join(", ")));
+    }
 }
 
 fn arrivals(p: &Profile, out: &mut String) {

@@ -78,6 +78,16 @@ fn op_stats(slot: &Slot, tag: &str) -> OpStats {
     s
 }
 
+/// Every operation's figures over some intervals of a run (added exactly): what a part of a run did, for judging
+/// SLOs over it (`--find-limit`'s steps) or comparing runs interval by interval.
+pub fn ops_of<'a>(slots: impl IntoIterator<Item = &'a Slot>) -> Vec<(Op, OpStats)> {
+    let mut all = Slot::default();
+    for slot in slots {
+        add_slot(&mut all, slot);
+    }
+    latency_tags(&all).filter_map(|t| Some((op_of_tag(t)?, op_stats(&all, t)))).collect()
+}
+
 /// Latency tags of a slot, in tag order.
 fn latency_tags(slot: &Slot) -> impl Iterator<Item = &String> {
     slot.tags.keys().filter(|t| op_of_tag(t).is_some())

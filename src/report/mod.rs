@@ -7,7 +7,11 @@
 //! a single run uses, so a merged folder has the same formats (and can itself be merged or plotted). It never
 //! averages percentiles.
 
+pub mod compare;
 pub mod csv;
+pub mod dist;
+pub mod draw;
+pub mod extras;
 pub mod merge;
 pub mod plot;
 pub mod run;

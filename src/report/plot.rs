@@ -1,41 +1,28 @@
-//! `report plot`: one self-contained HTML page for a run folder (a single lamp's or a merged fleet's), with inline
-//! SVG charts drawn by `plotters` and a few lines of CSS, so it opens anywhere without a network.
+//! `report plot`: one self-contained HTML page for a run folder (a single lamp's, a merged fleet's or a
+//! `--find-limit` search), with inline SVG charts drawn by `plotters` ([`super::draw`]) and a few lines of CSS, so
+//! it opens anywhere without a network.
 //!
-//! Charts, each in a `<figure data-chart="ID">`: `latency-<op>` per operation (corrected p50/p99/max, and the raw
-//! service p50/p99 dashed), `throughput` (attempts/s per operation), `errors` (failed attempts per interval),
-//! `cpu` (device CPU busy %, per host), `memory` (% used, per host) and, when `broker.csv` was recorded,
-//! `broker-clients` and `broker-messages`. Time is seconds from the run's start. Data comes from `latency.csv`,
-//! `system.csv` and `broker.csv`; [`charts`] is pure (text in, series out) and [`svg`] draws one chart.
+//! Charts, each in a `<figure data-chart="ID">`: for a `--find-limit` run first `limit-throughput` and
+//! `limit-latency` (the hockey stick: offered load against achieved throughput and p50/p99, knee and capacity
+//! marked); then per operation `latency-<op>` (corrected p50/p99/max and raw service p50/p99 dashed over time, on a
+//! log-scaled axis so one spike does not flatten the run) followed by `distribution-<op>` (latency by percentile to
+//! 99.99 %, corrected and raw, from `latency.hlog`), both with the operation's latency SLOs as red dashed lines;
+//! `throughput`, `errors`, `connections` / `connects` / `connack` (from `connections.csv`, when recorded), `cpu`,
+//! `memory`, `broker-clients` / `broker-messages` (`broker.csv`), and `lamps-ranked` for a merged run
+//! (`lamps.csv`). Outage windows from `summary.json` are shaded on every time chart. Time is seconds from the
+//! run's start. [`charts`] is pure (text in, series out); [`super::extras`] and [`super::dist`] build the rest.
 
-use std::fmt::Write as _;
 use std::path::Path;
-
-use plotters::prelude::*;
 
 use super::csv::{sadf_blocks, sadf_time, Block};
 use super::{read_text, Error};
 
 /// The page's name in the run folder when `--out` is not given.
 pub const DEFAULT_FILE: &str = "report.html";
-const SIZE: (u32, u32) = (960, 340);
 
-/// One line on a chart: points are (seconds from the start, value).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-    /// Drawn dashed (raw service time next to corrected latency).
-    pub dashed: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Chart {
-    /// Stable id (`data-chart`), for tests and links.
-    pub id: String,
-    pub title: String,
-    pub y_label: String,
-    pub series: Vec<Series>,
-}
+use super::draw::{html, svg};
+pub use super::draw::{Chart, Series};
+use crate::metrics::Op;
 
 /// The sadf files of a run folder, as text (`None` when the file is absent).
 #[derive(Debug, Default)]
@@ -50,16 +37,12 @@ fn value(row: &[String], col: usize) -> Option<f64> {
     row.get(col).filter(|v| !v.is_empty()).and_then(|v| v.parse().ok())
 }
 
-/// Adds `(t, y)` to the series called `name` in `chart`, creating it (in order of first appearance).
 fn push(chart: &mut Chart, name: &str, dashed: bool, t: f64, y: f64) {
-    match chart.series.iter_mut().find(|s| s.name == name) {
-        Some(s) => s.points.push((t, y)),
-        None => chart.series.push(Series { name: name.to_string(), points: vec![(t, y)], dashed }),
-    }
+    chart.push(name, dashed, t, y);
 }
 
 fn chart(id: &str, title: &str, y_label: &str) -> Chart {
-    Chart { id: id.to_string(), title: title.to_string(), y_label: y_label.to_string(), series: Vec::new() }
+    Chart::new(id, title, y_label)
 }
 
 /// An id fragment from an operation: `GET /lampi/device/[id]` -> `GET-lampi-device-id`.
@@ -114,7 +97,9 @@ pub fn charts(inputs: &Inputs) -> Result<(Option<i64>, Vec<Chart>), BadLine> {
             let op = format!("{} {}", row[kind], row[name]);
             let id = format!("latency-{}", slug(&op));
             if !per_op.iter().any(|c| c.id == id) {
-                per_op.push(chart(&id, &format!("Latency: {op}"), "ms"));
+                let mut c = chart(&id, &format!("Latency over time: {op}"), "ms (log scale)");
+                c.log_y = true;
+                per_op.push(c);
             }
             let c = per_op.iter_mut().find(|c| c.id == id).expect("just added");
             for (label, col, dashed) in cols {
@@ -175,81 +160,74 @@ pub fn charts(inputs: &Inputs) -> Result<(Option<i64>, Vec<Chart>), BadLine> {
     Ok((start, all))
 }
 
-/// Draws one chart as an SVG document.
-pub fn svg(chart: &Chart, x_label: &str) -> Result<String, String> {
-    let points = chart.series.iter().flat_map(|s| s.points.iter());
-    let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0f64);
-    for &(x, y) in points {
-        (x0, x1, y1) = (x0.min(x), x1.max(x), y1.max(y));
+/// A run folder's optional file as text, `None` when absent.
+fn optional(dir: &Path, name: &str) -> Result<Option<String>, Error> {
+    let p = dir.join(name);
+    if p.is_file() {
+        read_text(&p).map(Some)
+    } else {
+        Ok(None)
     }
-    if x0 > x1 {
-        (x0, x1) = (0.0, 1.0);
+}
+
+/// A run folder's optional JSON file, `Null` when absent.
+fn optional_json(dir: &Path, name: &str) -> Result<serde_json::Value, Error> {
+    let Some(text) = optional(dir, name)? else { return Ok(serde_json::Value::Null) };
+    serde_json::from_str(&text).map_err(|e| Error::parse(&dir.join(name), e.line(), e.to_string()))
+}
+
+/// The operation a `latency-<op>` chart is about, from its title.
+fn op_of_chart(c: &Chart) -> Option<Op> {
+    let op = c.title.strip_prefix("Latency over time: ")?;
+    let (kind, name) = op.split_once(' ').unwrap_or((op, ""));
+    Some(Op::new(kind, name))
+}
+
+/// Every chart of a run folder, in page order: the hockey stick (a `--find-limit` run), each operation's latency
+/// over time and by percentile (with its SLO lines), then throughput, errors, connections, device and broker
+/// charts, and the per-lamp ranking (a merged run); outage windows shaded on every time chart.
+fn all_charts(dir: &Path, inputs: &Inputs) -> Result<(Option<i64>, Vec<Chart>), Error> {
+    let bad = |(file, line, detail): BadLine| Error::parse(&dir.join(file), line, detail);
+    let (start, time_charts) = charts(inputs).map_err(bad)?;
+    let summary = optional_json(dir, "summary.json")?;
+    let slos = super::extras::slos(&summary);
+    let dists = if dir.join("latency.hlog").is_file() { super::dist::read_dir(dir)? } else { Vec::new() };
+    let mut out = Vec::new();
+    if let Some(steps) = optional(dir, "steps.csv")? {
+        out.extend(super::extras::limit(&steps, Some(&optional_json(dir, "limit.json")?)).map_err(bad)?);
     }
-    if x1 - x0 < 1.0 {
-        x1 = x0 + 1.0;
+    let (mut per_op, mut rest): (Vec<Chart>, Vec<Chart>) =
+        time_charts.into_iter().partition(|c| op_of_chart(c).is_some());
+    let mut lamps_up = None;
+    if let Some(text) = optional(dir, "connections.csv")? {
+        let charts = super::extras::connections(&text, start.unwrap_or(0)).map_err(bad)?;
+        lamps_up = charts.first().and_then(|c| c.series.iter().find(|s| s.name == "lamps up")).cloned();
+        rest.extend(charts);
     }
-    let y1 = if y1 <= 0.0 { 1.0 } else { y1 * 1.08 };
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut c = ChartBuilder::on(&root)
-            .caption(&chart.title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, 0f64..y1)
-            .map_err(|e| e.to_string())?;
-        c.configure_mesh()
-            .x_desc(x_label)
-            .y_desc(&chart.y_label)
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, s) in chart.series.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
-            let style = colour.stroke_width(2);
-            let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], style);
-            let points = s.points.iter().copied();
-            let drawn = if s.dashed {
-                c.draw_series(DashedLineSeries::new(points, 6, 4, style))
-            } else {
-                c.draw_series(LineSeries::new(points, style))
-            };
-            drawn.map_err(|e| e.to_string())?.label(s.name.as_str()).legend(legend);
+    let end = per_op.iter().chain(&rest).flat_map(|c| c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let end = end.fold(0f64, f64::max);
+    let bands = super::extras::outages(&summary, start.unwrap_or(0), end);
+    for c in per_op.iter_mut().chain(rest.iter_mut()) {
+        c.bands = bands.clone();
+        if c.id != "connections" {
+            c.secondary = lamps_up.clone();
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
     }
-    Ok(out)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-const CSS: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1000px;color:#222}\
-h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}figure{margin:0 0 1em}\
-svg{max-width:100%;height:auto;border:1px solid #ddd}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.8em}";
-
-/// The whole page: a title, the run's summary text (if any), then each chart.
-pub fn html(title: &str, subtitle: &str, summary: Option<&str>, charts: &[(Chart, String)]) -> String {
-    let mut page = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    let _ = writeln!(page, "<title>{}</title><style>{CSS}</style></head><body>", escape(title));
-    let _ = writeln!(page, "<h1>{}</h1><p>{}</p>", escape(title), escape(subtitle));
-    if let Some(text) = summary {
-        let _ = writeln!(page, "<h2>Summary</h2><pre>{}</pre>", escape(text));
+    for mut c in per_op.drain(..) {
+        let op = op_of_chart(&c).expect("partitioned on it");
+        c.limits = super::extras::slo_lines(&slos, &op);
+        let dist = dists.iter().find(|d| d.op == op).map(super::dist::op_chart);
+        out.push(c);
+        if let Some(mut d) = dist {
+            d.limits = super::extras::slo_lines(&slos, &op);
+            out.push(d);
+        }
     }
-    for (chart, svg) in charts {
-        let _ = writeln!(page, "<figure data-chart=\"{}\">\n{svg}</figure>", escape(&chart.id));
+    out.extend(rest);
+    if let Some(text) = optional(dir, "lamps.csv")? {
+        out.extend(super::extras::lamps(&text).map_err(bad)?);
     }
-    page.push_str("</body></html>\n");
-    page
+    Ok((start, out))
 }
 
 /// Reads a run folder and writes the page to `out`. Returns how many charts it drew.
@@ -258,18 +236,12 @@ pub fn plot_dir(dir: &Path, out: &Path) -> Result<usize, Error> {
     if !latency_path.is_file() {
         return Err(Error::NotARun { dir: dir.to_path_buf(), missing: "latency.csv" });
     }
-    let optional = |name: &str| {
-        let p = dir.join(name);
-        if p.is_file() {
-            read_text(&p).map(Some)
-        } else {
-            Ok(None)
-        }
+    let inputs = Inputs {
+        latency: read_text(&latency_path)?,
+        system: optional(dir, "system.csv")?,
+        broker: optional(dir, "broker.csv")?,
     };
-    let inputs =
-        Inputs { latency: read_text(&latency_path)?, system: optional("system.csv")?, broker: optional("broker.csv")? };
-    let (start, charts) =
-        charts(&inputs).map_err(|(file, line, detail)| Error::parse(&dir.join(file), line, detail))?;
+    let (start, charts) = all_charts(dir, &inputs)?;
     if charts.is_empty() {
         return Err(Error::Empty(format!("{}: no intervals to plot", latency_path.display())));
     }
@@ -282,8 +254,7 @@ pub fn plot_dir(dir: &Path, out: &Path) -> Result<usize, Error> {
     let x_label = format!("seconds from {start_text}");
     let mut drawn = Vec::new();
     for c in charts {
-        let s =
-            svg(&c, &x_label).map_err(|e| Error::parse(&dir.join("latency.csv"), 0, format!("chart {}: {e}", c.id)))?;
+        let s = svg(&c, &x_label).map_err(|e| Error::parse(&latency_path, 0, format!("chart {}: {e}", c.id)))?;
         drawn.push((c, s));
     }
     let title = format!(
@@ -294,7 +265,9 @@ pub fn plot_dir(dir: &Path, out: &Path) -> Result<usize, Error> {
         "{} — started {start_text}; latency is corrected (from the intended start), raw is service time",
         dir.display()
     );
-    let page = html(&title, &subtitle, optional("summary.txt")?.as_deref(), &drawn);
+    let summary = optional(dir, "summary.txt")?;
+    let texts: Vec<(&str, &str)> = summary.as_deref().map(|t| ("Summary", t)).into_iter().collect();
+    let page = html(&title, &subtitle, &texts, &drawn);
     std::fs::write(out, page).map_err(|e| Error::io(out, e))?;
     Ok(drawn.len())
 }
@@ -348,9 +321,9 @@ vm;1;2026-11-27 14:48:38 UTC;1;1;1;42.50;1;1;1;1;1;1;1
                 (c, s)
             })
             .collect();
-        assert!(drawn[0].1.starts_with("<svg") && drawn[0].1.contains("Latency: MQTT roundtrip"));
+        assert!(drawn[0].1.starts_with("<svg") && drawn[0].1.contains("Latency over time: MQTT roundtrip"));
         assert!(drawn[0].1.contains("<polyline") || drawn[0].1.contains("<path"), "lines are drawn");
-        let page = html("run <x>", "sub", Some("a < b"), &drawn);
+        let page = html("run <x>", "sub", &[("Summary", "a < b")], &drawn);
         assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<title>run &lt;x&gt;</title>"));
         assert!(page.contains("<pre>a &lt; b</pre>"));
         assert_eq!(page.matches("<figure data-chart=").count(), 4);

@@ -80,7 +80,9 @@ enum Covered {
     Test(&'static str, &'static str),
 }
 
-/// README commands by their start (the longest matching prefix wins).
+const SLO_TEST: &str = "an_slo_that_holds_exits_0_and_one_that_cannot_exits_99";
+
+/// README commands by their start (the longest matching prefix wins; a `$` at the end: that command exactly).
 const COVERAGE: &[(&str, Covered)] = &[
     ("cargo run -- demo", Covered::Here("daemon stopped: 5 commands applied, 1 rejected")),
     ("lampi-agent config default", Covered::Here("[mqtt]")),
@@ -96,7 +98,24 @@ const COVERAGE: &[(&str, Covered)] = &[
     ("lampi-agent profile show evening", Covered::Here("evening")),
     ("lampi-agent loadtest --profile evening --devices 50 --dry-run", Covered::Here("50 lamp(s)")),
     ("lampi-agent run", Covered::Test("run_mode.rs", "sigterm_says_goodbye_turns_the_led_off_and_exits_0_within_2s")),
-    ("lampi-agent loadtest --profile evening", Covered::Test("loadtest.rs", "this_lamp_is_answered_by_its_own_daemon")),
+    (
+        "lampi-agent loadtest --profile evening$",
+        Covered::Test("loadtest.rs", "this_lamp_is_answered_by_its_own_daemon"),
+    ),
+    ("lampi-agent loadtest --profile evening --devices 500 --slo", Covered::Test("slo_limit.rs", SLO_TEST)),
+    ("lampi-agent loadtest --profile evening --slo-file", Covered::Test("slo_limit.rs", SLO_TEST)),
+    (
+        "lampi-agent loadtest --profile evening --devices 200 --find-limit",
+        Covered::Test("slo_limit.rs", "find_limit_against_mosquitto_stops_with_a_capacity_and_a_reason"),
+    ),
+    (
+        "lampi-agent loadtest --profile evening --devices 100 --find-limit --step-devices",
+        Covered::Test("slo_limit.rs", "find_limit_can_step_devices_and_needs_an_slo"),
+    ),
+    (
+        "lampi-agent report compare",
+        Covered::Test("report_compare.rs", "compare_finds_no_change_against_itself_and_the_50ms_a_slower_site_adds"),
+    ),
     (
         "lampi-agent loadtest --profile evening --devices 500",
         Covered::Test("loadtest.rs", "a_run_writes_every_file_and_the_counts_agree"),
@@ -132,7 +151,8 @@ const COVERAGE: &[(&str, Covered)] = &[
 ];
 
 fn coverage(cmd: &str) -> Option<&'static Covered> {
-    COVERAGE.iter().filter(|(prefix, _)| cmd.starts_with(prefix)).max_by_key(|(p, _)| p.len()).map(|(_, c)| c)
+    let matches = |p: &str| p.strip_suffix('$').map_or_else(|| cmd.starts_with(p), |exact| cmd == exact);
+    COVERAGE.iter().filter(|(p, _)| matches(p)).max_by_key(|(p, _)| p.len()).map(|(_, c)| c)
 }
 
 #[test]
@@ -143,6 +163,7 @@ fn every_readme_command_is_run_here_or_by_a_named_test() {
     let mut ran = 0;
     for cmd in &commands {
         match coverage(cmd) {
+            None if std::env::var_os("LAMPI_README_LIST").is_some() => println!("UNCOVERED {cmd}"),
             None => panic!("README command {cmd:?} is run by no test: run it here or map it to the test that does"),
             Some(Covered::Here(expected)) => {
                 let (code, out, err) = run_cli(&args_of(cmd), &[("RUST_LOG", "warn")]);

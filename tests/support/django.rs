@@ -32,11 +32,16 @@ pub struct SiteOptions {
     /// `(n, seconds)`: the n-th request (1-based, across the process) sleeps `seconds` first.
     /// The harness's own readiness probe is not counted.
     pub stall: Option<(u64, f64)>,
+    /// Every request sleeps this many seconds first (`LAMPI_SITE_DELAY`).
+    pub delay: Option<f64>,
+    /// Every request sleeps this many seconds times the requests in flight (`LAMPI_SITE_SLOW`): the site serves
+    /// at most 1/this requests a second, a known knee.
+    pub slow_per_concurrent: Option<f64>,
 }
 
 impl Default for SiteOptions {
     fn default() -> Self {
-        SiteOptions { users: 10, csrf_use_sessions: false, stall: None }
+        SiteOptions { users: 10, csrf_use_sessions: false, stall: None, delay: None, slow_per_concurrent: None }
     }
 }
 
@@ -89,6 +94,8 @@ impl DjangoSite {
                 .current_dir(site_dir())
                 .env_remove("LAMPI_SITE_CSRF_USE_SESSIONS")
                 .env_remove("LAMPI_SITE_STALL")
+                .env_remove("LAMPI_SITE_DELAY")
+                .env_remove("LAMPI_SITE_SLOW")
                 .env("LAMPI_SITE_DB", &db_path)
                 .env("DJANGO_SETTINGS_MODULE", "lampi_site.settings")
                 .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -99,6 +106,12 @@ impl DjangoSite {
             }
             if let Some((nth, secs)) = opts.stall {
                 cmd.env("LAMPI_SITE_STALL", format!("{nth}:{secs}"));
+            }
+            if let Some(secs) = opts.delay {
+                cmd.env("LAMPI_SITE_DELAY", secs.to_string());
+            }
+            if let Some(secs) = opts.slow_per_concurrent {
+                cmd.env("LAMPI_SITE_SLOW", secs.to_string());
             }
             cmd
         };

@@ -44,3 +44,47 @@ class StallMiddleware:
                 log.warning("stalling request %d (%s %s) for %.3f s", n, request.method, request.path, seconds)
                 time.sleep(seconds)
         return self.get_response(request)
+
+
+class SlowMiddleware:
+    """LAMPI_SITE_DELAY=SECONDS -- every request sleeps SECONDS first (a slower site, for `report compare`).
+
+    LAMPI_SITE_SLOW=SECONDS -- every request sleeps SECONDS times the number of requests in flight, itself
+    included: one request alone takes SECONDS more, eight at once take 8 x SECONDS each. By Little's law the site
+    then serves at most 1/SECONDS requests a second however many threads it has: offered more, its queue (and the
+    latency measured from each request's intended start) grows without bound. A known knee for `--find-limit`.
+
+    The harness's readiness probe (`X-Lampi-Readiness-Probe: 1`) is never slowed."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.delay = _seconds("LAMPI_SITE_DELAY")
+        self.slow = _seconds("LAMPI_SITE_SLOW")
+        self.in_flight = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request):
+        if request.headers.get("X-Lampi-Readiness-Probe") == "1" or not (self.delay or self.slow):
+            return self.get_response(request)
+        with self.lock:
+            self.in_flight += 1
+            n = self.in_flight
+        try:
+            time.sleep(self.delay + self.slow * n)
+            return self.get_response(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def _seconds(name):
+    value = os.environ.get(name)
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {value!r}")
+    if seconds < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more seconds, not {value!r}")
+    return seconds

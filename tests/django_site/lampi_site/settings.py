@@ -23,6 +23,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "lampi.middleware.StallMiddleware",  # first, so a stalled request also stalls before any other work
+    "lampi.middleware.SlowMiddleware",  # LAMPI_SITE_DELAY / LAMPI_SITE_SLOW: a slower site, a known knee
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
