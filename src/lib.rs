@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod app;
 pub mod backoff;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -70,7 +70,7 @@ pub struct Options {
     /// Objectives judged at the end (`--slo`, `--slo-file`, the profile's `slo`); one failing ends `SloFailed`.
     pub slos: Vec<crate::slo::Slo>,
     /// `--find-limit`: search with this plan instead of one run.
-    pub limit: Option<limit::Plan>,
+    pub limit: Option<crate::capacity::Plan>,
 }
 
 /// A recorded trace to replay, and how to read it.

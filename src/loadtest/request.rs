@@ -13,8 +13,8 @@ use crate::profile::Profile;
 use crate::schedule::{self, ParamsError};
 use crate::slo::{Slo, SloError};
 
-use super::limit::{Plan, Step};
 use super::{default_out, Options, ReplaySource};
+use crate::capacity::{Plan, Step};
 
 /// Who answers the virtual lamps' `set_config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -194,7 +194,7 @@ pub fn limit(steps_text: &str, limit: Option<&Value>) -> Result<Vec<Chart>, BadL
         }
     }
     let points: Vec<_> = rows.iter().map(|r| (r.offered, r.achieved, r.p99)).collect();
-    let knee = crate::loadtest::limit::knee(&points);
+    let knee = crate::capacity::knee(&points);
     let capacity = limit.and_then(|l| l["capacity_step"].as_u64()).map(|s| s as usize - 1);
     for (label, step) in [("knee", knee), ("capacity (every SLO held)", capacity)] {
         if let Some(r) = step.and_then(|i| rows.get(i)) {
@@ -273,7 +273,7 @@ mod tests {
         let text = format!(
             "{}\n1,1,10,0,12,10.0,10.0,2.0,5.0,1,0,false,PASS\n2,2,10,12,24,20.0,19.9,2.0,6.0,1,0,false,PASS\n\
              3,4,10,24,36,40.0,25.0,80.0,900.0,0,1,false,FAIL\n",
-            crate::loadtest::limit::STEPS_HEADER
+            crate::capacity::STEPS_HEADER
         );
         let record = serde_json::json!({"capacity_step": 2});
         let charts = limit(&text, Some(&record)).unwrap();
