@@ -26,7 +26,9 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Never std::io::stderr directly: a closed stderr (EPIPE) must not panic, and a hang-up silences it.
+        .with_writer(crate::console::Stderr)
+        .log_internal_errors(false)
         .with_ansi(!journald && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
@@ -140,6 +142,8 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         out: args.out.unwrap_or_else(|| loadtest::default_out(now)),
         interval: args.interval.max(std::time::Duration::from_secs(1)),
         timeout: args.timeout,
+        stop_grace: args.stop_grace,
+        reconnect: (args.reconnect_min, args.reconnect_max.max(args.reconnect_min)),
         broker_sys: args.broker_sys,
         preflight: !args.no_preflight,
         start_at: args.start_at,
@@ -157,22 +161,16 @@ pub fn loadtest(mut settings: Settings, args: crate::cli::LoadtestArgs) -> ExitC
         }
     }
     let rt = runtime();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let result = rt.block_on(async {
-        tokio::spawn(async move {
-            terminated().await;
-            let _ = stop_tx.send(true);
-            // A second signal while winding down: leave at once (files are flushed interval by interval).
-            terminated().await;
-            std::process::exit(130);
-        });
-        loadtest::run(&settings, &opts, stop_rx).await
+        // SIGINT/SIGTERM stop (a second one at once), SIGHUP silences the console: see loadtest::stop.
+        let stop = loadtest::stop::signals().map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;
+        loadtest::run(&settings, &opts, stop).await
     });
     match result {
         Ok(Ending::Completed) => ExitCode::from(EXIT_OK),
         Ok(Ending::Interrupted) => ExitCode::from(130),
         Err(e) => {
-            eprintln!("lampi-agent loadtest: {e:#}");
+            crate::console::err(&format!("lampi-agent loadtest: {e:#}"));
             let replay = e.chain().find_map(|c| c.downcast_ref::<ReplayError>());
             ExitCode::from(replay.map_or(EXIT_FAILED, replay_exit_code))
         }

@@ -9,9 +9,11 @@ pub mod app;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod daemon;
 #[cfg(feature = "demo-broker")]
 pub mod demo;
+pub mod host;
 pub mod identity;
 pub mod lamp;
 pub mod led;

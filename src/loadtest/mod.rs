@@ -14,9 +14,12 @@
 //! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
+pub mod fleet;
+pub mod link;
 pub mod output;
 pub mod runner;
 pub mod sample;
+pub mod stop;
 pub mod system;
 pub mod vlamp;
 
@@ -37,8 +40,10 @@ use crate::config::Settings;
 use crate::metrics::{self, OpId, Outcome, Recorder};
 use crate::profile::{Interface, Profile};
 use crate::schedule::{self, Action, Schedule};
+use fleet::Fleet;
 use runner::{Counters, LampId, Targets};
 use sample::Sample;
+pub use stop::Stop;
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
@@ -55,6 +60,10 @@ pub struct Options {
     pub out: PathBuf,
     pub interval: Duration,
     pub timeout: Duration,
+    /// On SIGINT/SIGTERM, how long operations in flight get to complete (bounded by `timeout`).
+    pub stop_grace: Duration,
+    /// Reconnect backoff of every virtual connection: the first delay and the cap (full jitter in between).
+    pub reconnect: (Duration, Duration),
     pub broker_sys: bool,
     pub preflight: bool,
     /// Wall-clock start (`--start-at`), if the fleet starts together.
@@ -102,13 +111,13 @@ fn actions(opts: &Options) -> anyhow::Result<(Actions, Option<replay::Progress>)
 /// `--dry-run`: what the run would do, counted (and logged to `--schedule-csv`), nothing sent.
 fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
     let head = |what: &str| {
-        println!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration));
+        crate::console::out(&format!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration)));
     };
     if opts.replay.is_some() {
         let (actions, progress) = actions(opts)?;
         let n = actions.count();
         head(&format!("Dry run of a replay: {n} actions"));
-        println!("{}", progress.expect("a replay has progress").lock().unwrap());
+        crate::console::out(&progress.expect("a replay has progress").lock().unwrap().to_string());
         return Ok(Ending::Completed);
     }
     if opts.schedule_csv.is_some() {
@@ -116,7 +125,7 @@ fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
     }
     let summary = schedule::summary(&opts.profile, &opts.params)?;
     head(&format!("profile {} ({}), seed {}", opts.profile.name, opts.profile.origin, opts.params.seed));
-    println!("{summary}");
+    crate::console::out(&summary.to_string());
     Ok(Ending::Completed)
 }
 
@@ -210,7 +219,7 @@ impl Recording {
 }
 
 /// Runs a load test to the end (or until `stop`), writing every output; returns how it ended.
-pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool>) -> anyhow::Result<Ending> {
+pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop>) -> anyhow::Result<Ending> {
     let lamps = lamps(opts, settings);
     if opts.dry_run {
         return dry_run(opts, lamps.len());
@@ -232,11 +241,16 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let out =
         output::Output::create(&opts.out, &hostname(), opts.interval.as_secs().max(1), start_odt, opts.broker_sys)
             .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
+    // Everything the console shows from here on is kept in the run folder too (and only there after a SIGHUP).
+    if let Err(e) = crate::console::keep_in(&opts.out.join(CONSOLE_LOG)) {
+        tracing::warn!("cannot keep the console's lines in {}: {e}", opts.out.join(CONSOLE_LOG).display());
+    }
     let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
     write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
 
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
+    let fleet = Arc::new(Fleet::default());
     let targets = Targets {
         mqtt: mqtt.clone(),
         prefix: opts.topic_prefix.clone(),
@@ -244,7 +258,11 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         internal_responder: opts.internal_responder,
         timeout: opts.timeout,
         ramp_up: opts.params.ramp_up,
+        end: start + opts.params.duration,
         hard_stop: start + opts.params.duration + opts.timeout,
+        grace: opts.stop_grace.min(opts.timeout),
+        reconnect: opts.reconnect,
+        fleet: fleet.clone(),
     };
     let latest = Arc::new(Mutex::new(Default::default()));
     let watcher = opts.broker_sys.then(|| {
@@ -253,10 +271,9 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         broker_sys::watch(o, latest.clone())
     });
     let counters = Arc::new(Counters::default());
-    let (samples, mut rx) = sample::Samples::channel(1 << 16);
-    let mut runner =
-        tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
-
+    let (samples, rx) = sample::Samples::channel(1 << 16);
+    let n_lamps = if opts.internal_responder { lamps.len() as u64 } else { 0 };
+    let runner = tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
     let mut live = Live {
         recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() },
         sampler: system::Sampler::new(),
@@ -267,42 +284,32 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         start,
         interval: opts.interval,
+        fleet,
+        internal_responder: opts.internal_responder,
+        outages: metrics::outage::Detector::new(),
+        lamps_connected: metrics::connections::Extent::new(n_lamps),
     };
-    let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
-    loop {
-        tokio::select! {
-            s = rx.recv() => match s {
-                Some(s) => live.recording.take(s),
-                None => break,
-            },
-            r = &mut runner => {
-                r.context("load runner")?;
-                // Every lamp is done; take what they sent last.
-                while let Ok(s) = rx.try_recv() { live.recording.take(s); }
-                break;
-            }
-            _ = tick.tick() => {
-                while let Ok(s) = rx.try_recv() { live.recording.take(s); }
-                let broker = latest.lock().unwrap().clone();
-                live.tick(counters.active.load(Ordering::Relaxed), Some((&settings.mqtt.host, &broker)))?;
-            }
-        }
-    }
-    if !runner.is_finished() {
-        runner.await.context("load runner")?;
-    }
+    let broker = (settings.mqtt.host.as_str(), &*latest);
+    live.record(rx, runner, broker, stop.clone()).await?;
     if let Some(w) = watcher {
         w.abort();
     }
-    live.tick(0, None)?;
+    live.tick(None)?;
     if live.tty {
-        eprintln!();
+        crate::console::end_progress();
     }
-    let interrupted = *stop.borrow();
+    let interrupted = *stop.borrow() != Stop::Running;
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
     live.finish(opts, &counters, interrupted, replayed.as_ref())?;
+    crate::console::stop_keeping();
     Ok(if interrupted { Ending::Interrupted } else { Ending::Completed })
 }
+
+/// The run folder's copy of the console: progress lines, log events, the summary.
+pub const CONSOLE_LOG: &str = "console.log";
+
+/// The latest `$SYS` figures of the broker, by host.
+type BrokerView<'a> = (&'a str, &'a Mutex<BTreeMap<String, String>>);
 
 /// The recorder task's state: what it has recorded, the files, and the generator's view of itself.
 struct Live {
@@ -315,11 +322,59 @@ struct Live {
     tty: bool,
     start: Instant,
     interval: Duration,
+    fleet: Arc<Fleet>,
+    internal_responder: bool,
+    outages: metrics::outage::Detector,
+    lamps_connected: metrics::connections::Extent,
 }
 
 impl Live {
+    /// Takes samples and closes an interval every `--interval` until the runner is done. On a second interrupt the
+    /// runner gets a moment to fail what it still waits for, then is stopped, and the files are written anyway.
+    async fn record(
+        &mut self,
+        mut rx: tokio::sync::mpsc::Receiver<Sample>,
+        mut runner: tokio::task::JoinHandle<()>,
+        broker: BrokerView<'_>,
+        mut stop: watch::Receiver<Stop>,
+    ) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval_at(self.start + self.interval, self.interval);
+        let mut cut_off: Option<Instant> = None;
+        loop {
+            let at = cut_off.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+            tokio::select! {
+                s = rx.recv() => match s {
+                    Some(s) => self.recording.take(s),
+                    None => break,
+                },
+                r = &mut runner => {
+                    r.context("load runner")?;
+                    break;
+                }
+                _ = stop::now(&mut stop), if cut_off.is_none() => {
+                    cut_off = Some(Instant::now() + Duration::from_millis(500));
+                }
+                _ = tokio::time::sleep_until(at), if cut_off.is_some() => {
+                    tracing::warn!("stopping at once: the lamps still busy are cut off");
+                    runner.abort();
+                    break;
+                }
+                _ = tick.tick() => {
+                    while let Ok(s) = rx.try_recv() { self.recording.take(s); }
+                    let latest = broker.1.lock().unwrap().clone();
+                    self.tick(Some((broker.0, &latest)))?;
+                }
+            }
+        }
+        // Every lamp is done; take what they sent last.
+        while let Ok(s) = rx.try_recv() {
+            self.recording.take(s);
+        }
+        Ok(())
+    }
+
     /// Closes an interval: roll the histograms, sample this device, write every file, print the progress line.
-    fn tick(&mut self, users: u64, broker: Option<(&str, &BTreeMap<String, String>)>) -> anyhow::Result<()> {
+    fn tick(&mut self, broker: Option<(&str, &BTreeMap<String, String>)>) -> anyhow::Result<()> {
         let report = self.recording.rec.roll(Instant::now().into_std());
         let sys = self.sampler.as_mut().map(|s| s.sample(self.interval.as_secs_f64())).unwrap_or_default();
         self.own.add(&sys);
@@ -331,13 +386,14 @@ impl Live {
                 sys.own_cpu
             );
         }
-        self.out.interval(&report, self.recording.rec.totals(), users, &sys, broker)?;
+        let conns = self.fleet.take();
+        self.lamps_connected.feed(conns.lamps_up);
+        // Locust's "User Count": the lamps connected (the owners when the real lamps answer).
+        let users = if self.internal_responder { conns.lamps_up } else { conns.owners_up };
+        self.out.interval(&report, self.recording.rec.totals(), users, &sys, broker, &conns)?;
+        self.outages.feed(&metrics::outage::Health::from_report(&report, conns));
         let line = metrics::summary::progress(self.start.elapsed(), &report, self.recording.rec.totals());
-        if self.tty {
-            eprint!("\r\x1b[2K{line}");
-        } else {
-            eprintln!("{line}");
-        }
+        crate::console::progress(&line, self.tty);
         Ok(())
     }
 
@@ -360,9 +416,18 @@ impl Live {
             self.cores,
             own.rss_max_kb as f64 / 1024.0
         ));
+        let outages = self.outages.outages();
+        notes.push(format!(
+            "lamps connected: min {} max {} of {}; {} outage(s)",
+            self.lamps_connected.min(),
+            self.lamps_connected.max(),
+            if self.internal_responder { opts.params.lamps.to_string() } else { "0 (the real lamps answer)".into() },
+            outages.len()
+        ));
+        notes.extend(outages.iter().map(metrics::outage::Outage::line));
         let text = format!("{}\n{}", metrics::summary::table(&summary), notes.join("\n"));
-        println!("{text}");
-        println!("results in {}", opts.out.display());
+        crate::console::out(&text);
+        crate::console::out(&format!("results in {}", opts.out.display()));
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let sessions: serde_json::Map<String, serde_json::Value> =
             Interface::ALL.iter().map(|i| (i.key().to_string(), load(&counters.sessions[i.index()]).into())).collect();
@@ -372,6 +437,7 @@ impl Live {
             "ending": if interrupted { "interrupted" } else { "completed" },
             "dispatched": load(&counters.dispatched),
             "not_started": load(&counters.not_started),
+            "abandoned": load(&counters.abandoned),
             "skipped_churn": load(&counters.skipped_churn),
             "sessions": sessions,
             "actions": actions,
@@ -386,6 +452,8 @@ impl Live {
                 "rss_max_mb": (own.rss_max_kb as f64 / 102.4).round() / 10.0,
                 "cores": self.cores,
             },
+            "lamps_connected": self.lamps_connected.json(),
+            "outages": outages.iter().map(metrics::outage::Outage::json).collect::<Vec<_>>(),
             "results": summary,
         });
         self.out.finish(totals, &text, &json)?;
@@ -455,6 +523,10 @@ fn notes(c: &Counters, saturated: u32, interrupted: bool, replayed: Option<&repl
             "the run was interrupted: every completed sample is in the files; actions not started are counted above"
                 .into(),
         );
+    }
+    let abandoned = c.abandoned.load(Ordering::Relaxed);
+    if abandoned > 0 {
+        n.push(format!("{abandoned} action(s) cut short in flight by a second interrupt: their outcome is unknown"));
     }
     if saturated > 0 {
         n.push(format!("WARNING: the load generator was CPU-saturated in {saturated} interval(s); those figures describe this host"));

@@ -3,9 +3,12 @@
 //!
 //! Charts, each in a `<figure data-chart="ID">`: `latency-<op>` per operation (corrected p50/p99/max, and the raw
 //! service p50/p99 dashed), `throughput` (attempts/s per operation), `errors` (failed attempts per interval),
-//! `cpu` (device CPU busy %, per host), `memory` (% used, per host) and, when `broker.csv` was recorded,
-//! `broker-clients` and `broker-messages`. Time is seconds from the run's start. Data comes from `latency.csv`,
-//! `system.csv` and `broker.csv`; [`charts`] is pure (text in, series out) and [`svg`] draws one chart.
+//! `cpu` (device CPU busy %, per host), `memory` (% used, per host), from `connections.csv` `connections` (lamp and
+//! owner connections up) and `connects` (connect attempts and failed ones per interval), and, when `broker.csv` was
+//! recorded, `broker-clients` and `broker-messages`. The outage windows of `summary.json` are shaded on every chart
+//! (from their start to their recovery, or to the end of the run). Time is seconds from the run's start. Data comes
+//! from `latency.csv`, `system.csv`, `connections.csv`, `broker.csv` and `summary.json`; [`charts`] is pure (text in,
+//! series out) and [`svg`] draws one chart.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -35,6 +38,8 @@ pub struct Chart {
     pub title: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    /// Outage windows to shade, (from, to) in seconds from the start.
+    pub shade: Vec<(f64, f64)>,
 }
 
 /// The sadf files of a run folder, as text (`None` when the file is absent).
@@ -43,6 +48,9 @@ pub struct Inputs {
     pub latency: String,
     pub system: Option<String>,
     pub broker: Option<String>,
+    pub connections: Option<String>,
+    /// `summary.json`, for its `outages`.
+    pub summary: Option<String>,
 }
 
 /// A numeric field of a row, if it is there, not empty, and parses.
@@ -59,7 +67,13 @@ fn push(chart: &mut Chart, name: &str, dashed: bool, t: f64, y: f64) {
 }
 
 fn chart(id: &str, title: &str, y_label: &str) -> Chart {
-    Chart { id: id.to_string(), title: title.to_string(), y_label: y_label.to_string(), series: Vec::new() }
+    Chart {
+        id: id.to_string(),
+        title: title.to_string(),
+        y_label: y_label.to_string(),
+        series: Vec::new(),
+        shade: Vec::new(),
+    }
 }
 
 /// An id fragment from an operation: `GET /lampi/device/[id]` -> `GET-lampi-device-id`.
@@ -171,8 +185,55 @@ pub fn charts(inputs: &Inputs) -> Result<(Option<i64>, Vec<Chart>), BadLine> {
         }
         all.extend([clients, msgs]);
     }
+    if let Some(text) = &inputs.connections {
+        let blocks = sadf_blocks(text).map_err(|(l, d)| ("connections.csv", l, d))?;
+        all.extend(connection_charts(&blocks, &t));
+    }
     all.retain(|c| !c.series.is_empty());
+    let end = all.iter().flat_map(|c| c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0))).fold(0.0, f64::max);
+    let windows = match (&inputs.summary, start) {
+        (Some(json), Some(start)) => outage_windows(json, start, end),
+        _ => Vec::new(),
+    };
+    for c in &mut all {
+        c.shade.clone_from(&windows);
+    }
     Ok((start, all))
+}
+
+/// `connections` (lamps and owners up) and `connects` (attempts, failed attempts) from `connections.csv`.
+fn connection_charts(blocks: &[Block], t: &dyn Fn(&[String], usize) -> Option<f64>) -> [Chart; 2] {
+    let mut up = chart("connections", "MQTT connections up (end of interval)", "connections");
+    let mut connects = chart("connects", "MQTT connect attempts", "per interval");
+    for b in blocks {
+        let Some(ts) = b.col("timestamp") else { continue };
+        for (_, row) in &b.rows {
+            let Some(x) = t(row, ts) else { continue };
+            for (col, name, first) in [
+                ("lamps_up", "lamps", true),
+                ("owners_up", "owners", true),
+                ("connect_attempts", "attempts", false),
+                ("connect_refused", "failed", false),
+            ] {
+                if let Some(y) = b.col(col).and_then(|i| value(row, i)) {
+                    push(if first { &mut up } else { &mut connects }, name, false, x, y);
+                }
+            }
+        }
+    }
+    [up, connects]
+}
+
+/// The `outages` of a `summary.json` as (from, to) seconds from `start`; an outage not recovered lasts to `end`.
+/// A summary without outages (or not JSON) shades nothing.
+pub fn outage_windows(summary: &str, start: i64, end: f64) -> Vec<(f64, f64)> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(summary) else { return Vec::new() };
+    let at = |x: &serde_json::Value| {
+        let t = time::OffsetDateTime::parse(x.as_str()?, &time::format_description::well_known::Rfc3339).ok()?;
+        Some((t.unix_timestamp() - start) as f64)
+    };
+    let outages = v["outages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    outages.iter().filter_map(|o| Some((at(&o["start"])?, at(&o["recovered"]).unwrap_or(end)))).collect()
 }
 
 /// Draws one chart as an SVG document.
@@ -206,6 +267,9 @@ pub fn svg(chart: &Chart, x_label: &str) -> Result<String, String> {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| e.to_string())?;
+        let outage = RGBColor(230, 80, 60).mix(0.18).filled();
+        let windows = chart.shade.iter().map(|&(a, b)| (a.clamp(x0, x1), b.clamp(x0, x1))).filter(|(a, b)| b > a);
+        c.draw_series(windows.map(|(a, b)| Rectangle::new([(a, 0.0), (b, y1)], outage))).map_err(|e| e.to_string())?;
         for (i, s) in chart.series.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
             let style = colour.stroke_width(2);
@@ -266,8 +330,13 @@ pub fn plot_dir(dir: &Path, out: &Path) -> Result<usize, Error> {
             Ok(None)
         }
     };
-    let inputs =
-        Inputs { latency: read_text(&latency_path)?, system: optional("system.csv")?, broker: optional("broker.csv")? };
+    let inputs = Inputs {
+        latency: read_text(&latency_path)?,
+        system: optional("system.csv")?,
+        broker: optional("broker.csv")?,
+        connections: optional(crate::metrics::connections::FILE)?,
+        summary: optional("summary.json")?,
+    };
     let (start, charts) =
         charts(&inputs).map_err(|(file, line, detail)| Error::parse(&dir.join(file), line, detail))?;
     if charts.is_empty() {
@@ -318,7 +387,7 @@ vm;1;2026-11-27 14:48:38 UTC;1;1;1;42.50;1;1;1;1;1;1;1
 
     #[test]
     fn every_chart_is_built_from_the_run_files() {
-        let inputs = Inputs { latency: LATENCY.into(), system: Some(SYSTEM.into()), broker: None };
+        let inputs = Inputs { latency: LATENCY.into(), system: Some(SYSTEM.into()), ..Inputs::default() };
         let (start, built) = charts(&inputs).unwrap();
         assert_eq!(start, Some(1_795_790_917));
         let ids: Vec<&str> = built.iter().map(|c| c.id.as_str()).collect();
@@ -338,8 +407,38 @@ vm;1;2026-11-27 14:48:38 UTC;1;1;1;42.50;1;1;1;1;1;1;1
     }
 
     #[test]
+    fn connected_lamps_are_drawn_and_outages_shaded_on_every_chart() {
+        let connections = "# hostname;interval;timestamp;lamps_up;owners_up;connect_attempts;connect_refused;connack_p50_ms;connack_p99_ms
+vm;1;2026-11-27 14:48:38 UTC;200;2;200;0;1.000;3.000
+vm;1;2026-11-27 14:48:39 UTC;0;0;150;150;;
+";
+        let summary = r#"{"outages": [{"kind": "broker", "start": "2026-11-27T14:48:38Z", "answered": null,
+            "recovered": null, "time_to_recover_s": null}]}"#;
+        let inputs = Inputs {
+            latency: LATENCY.into(),
+            connections: Some(connections.into()),
+            summary: Some(summary.into()),
+            ..Inputs::default()
+        };
+        let (_, built) = charts(&inputs).unwrap();
+        let up = built.iter().find(|c| c.id == "connections").expect("connections chart");
+        assert_eq!(up.series[0].name, "lamps");
+        assert_eq!(up.series[0].points, [(1.0, 200.0), (2.0, 0.0)], "the dip is drawn");
+        let connects = built.iter().find(|c| c.id == "connects").unwrap();
+        assert_eq!(connects.series[1].points, [(1.0, 0.0), (2.0, 150.0)]);
+        assert!(built.iter().all(|c| c.shade == [(1.0, 2.0)]), "open outage shaded to the end: {:?}", built[0].shade);
+        let drawn = svg(up, "s").unwrap();
+        assert!(drawn.contains("fill=\"#E6503C\""), "the window is drawn as a shaded rectangle");
+        let unshaded = Chart { shade: Vec::new(), ..up.clone() };
+        assert!(!svg(&unshaded, "s").unwrap().contains("#E6503C"), "no outage, no shading");
+        assert!(outage_windows("not json", 0, 1.0).is_empty());
+        let recovered = r#"{"outages": [{"start": "1970-01-01T00:00:10Z", "recovered": "1970-01-01T00:00:14Z"}]}"#;
+        assert_eq!(outage_windows(recovered, 5, 100.0), [(5.0, 9.0)]);
+    }
+
+    #[test]
     fn the_page_is_self_contained_html_with_inline_svg() {
-        let inputs = Inputs { latency: LATENCY.into(), system: None, broker: None };
+        let inputs = Inputs { latency: LATENCY.into(), ..Inputs::default() };
         let (_, built) = charts(&inputs).unwrap();
         let drawn: Vec<(Chart, String)> = built
             .into_iter()

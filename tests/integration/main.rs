@@ -6,6 +6,7 @@ mod support;
 mod cli_config;
 mod fleet;
 mod loadtest;
+mod loadtest_outage;
 mod loadtest_profile;
 mod loadtest_replay;
 mod profile_cli;

@@ -22,3 +22,15 @@ pub fn poll_until(within: std::time::Duration, what: &str, mut ready: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// Waits until nothing listens on 127.0.0.1:`port` any more (a killed server's port refuses connections), so a test
+/// that stopped a server knows the outage has begun. Panics after 10 s.
+pub fn wait_refused(port: u16) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    poll_until(std::time::Duration::from_secs(10), &format!("port {port} refusing connections"), || {
+        matches!(
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    });
+}

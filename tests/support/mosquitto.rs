@@ -109,10 +109,14 @@ impl Mosquitto {
         }
     }
 
+    /// Kills the broker and waits until its port refuses connections.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            if !std::thread::panicking() {
+                super::wait_refused(self.port);
+            }
         }
     }
 
