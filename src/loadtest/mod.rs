@@ -286,6 +286,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
         interval: opts.interval,
         fleet,
         internal_responder: opts.internal_responder,
+        end: start + opts.params.duration,
+        stopping: false,
         outages: metrics::outage::Detector::new(),
         lamps_connected: metrics::connections::Extent::new(n_lamps),
     };
@@ -294,6 +296,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     if let Some(w) = watcher {
         w.abort();
     }
+    live.stopping = true;
     live.tick(None)?;
     if live.tty {
         crate::console::end_progress();
@@ -324,6 +327,9 @@ struct Live {
     interval: Duration,
     fleet: Arc<Fleet>,
     internal_responder: bool,
+    /// The run's end (`--duration`), and whether it was asked to stop before.
+    end: Instant,
+    stopping: bool,
     outages: metrics::outage::Detector,
     lamps_connected: metrics::connections::Extent,
 }
@@ -360,6 +366,7 @@ impl Live {
                     break;
                 }
                 _ = tick.tick() => {
+                    self.stopping = *stop.borrow() != Stop::Running;
                     while let Ok(s) = rx.try_recv() { self.recording.take(s); }
                     let latest = broker.1.lock().unwrap().clone();
                     self.tick(Some((broker.0, &latest)))?;
@@ -387,7 +394,10 @@ impl Live {
             );
         }
         let conns = self.fleet.take();
-        self.lamps_connected.feed(conns.lamps_up);
+        if Instant::now() < self.end && !self.stopping {
+            // While the run is on (not its teardown): how many lamps were connected.
+            self.lamps_connected.feed(conns.lamps_up);
+        }
         // Locust's "User Count": the lamps connected (the owners when the real lamps answer).
         let users = if self.internal_responder { conns.lamps_up } else { conns.owners_up };
         self.out.interval(&report, self.recording.rec.totals(), users, &sys, broker, &conns)?;
