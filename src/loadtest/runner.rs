@@ -329,8 +329,12 @@ impl LampTask {
                 }
             }
         }
-        // Round trips in flight get their time to come back: the timeout at the schedule's end, the grace when
-        // interrupted, nothing on a second interrupt.
+        self.wind_down(rx, stop).await;
+    }
+
+    /// After the last action: round trips in flight get their time to come back (the timeout at the run's end, the
+    /// grace when interrupted, nothing on a second interrupt); what is still unanswered then fails under its name.
+    async fn wind_down(&mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>, stop: watch::Receiver<Stop>) {
         let state = *stop.borrow();
         let (limit, why) = match state {
             Stop::Running => (self.targets.timeout, "no answer before the run ended"),

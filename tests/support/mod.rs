@@ -9,7 +9,7 @@ pub mod mosquitto;
 pub mod probe;
 
 pub use lamp::Lamp;
-pub use mosquitto::Mosquitto;
+pub use mosquitto::{wait_refused, Mosquitto};
 pub use probe::Probe;
 
 /// Waits until `ready()` holds, checking every few milliseconds, for at most `within`; panics naming `what`.
@@ -21,16 +21,4 @@ pub fn poll_until(within: std::time::Duration, what: &str, mut ready: impl FnMut
         assert!(std::time::Instant::now() < deadline, "{what}: not within {within:?}");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-}
-
-/// Waits until nothing listens on 127.0.0.1:`port` any more (a killed server's port refuses connections), so a test
-/// that stopped a server knows the outage has begun. Panics after 10 s.
-pub fn wait_refused(port: u16) {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    poll_until(std::time::Duration::from_secs(10), &format!("port {port} refusing connections"), || {
-        matches!(
-            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
-        )
-    });
 }

@@ -115,7 +115,7 @@ impl Mosquitto {
             let _ = c.kill();
             let _ = c.wait();
             if !std::thread::panicking() {
-                super::wait_refused(self.port);
+                wait_refused(self.port);
             }
         }
     }
@@ -124,6 +124,23 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+}
+
+/// Waits until nothing listens on 127.0.0.1:`port` any more (a killed server's port refuses connections), so a test
+/// that stopped a server knows the outage has begun. Panics after 10 s.
+pub fn wait_refused(port: u16) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => assert!(
+                Instant::now() < deadline,
+                "port {port} still accepts connections 10 s after its server was stopped"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(5)); // polling interval while the server's sockets close
     }
 }
 
