@@ -356,3 +356,44 @@ fn the_daemon_keeps_serving_when_its_stderr_is_closed() {
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
+
+#[test]
+fn a_second_sigint_stops_at_once_and_still_writes_every_file() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = app_profile(dir.path());
+    // A lamp that never answers, and a grace far longer than the test will wait.
+    let (mut child, out) = spawn(
+        dir.path(),
+        broker.port(),
+        "http://127.0.0.1:9/",
+        &["--profile", profile.to_str().unwrap(), "--devices", "1", "--first-lamp", "0", "--responder", "external"]
+            .into_iter()
+            .chain(["--duration", "60s", "--rate", "20", "--seed", "2", "--no-preflight"])
+            .chain(["--stop-grace", "40s", "--timeout", "50s"])
+            .collect::<Vec<_>>(),
+    );
+    let set = "devices/1e0000000000/lamp/set_config";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut lamp = Probe::connect(broker.port(), "mute-lamp", &[set]).await;
+        lamp.expect(set, Duration::from_secs(30), |_| true).await; // a command is in flight, and stays so
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    poll_until(Duration::from_secs(10), "the first stop logged", || {
+        std::fs::read_to_string(out.join("console.log")).is_ok_and(|t| t.contains("SIGINT: stopping"))
+    });
+    let second = std::time::Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(second.elapsed() < Duration::from_secs(20), "still running 20 s after the second SIGINT (grace 40 s)");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let failures = std::fs::read_to_string(out.join("lampi_failures.csv")).unwrap();
+    assert!(failures.contains("MQTT,roundtrip,no answer before the run stopped,"), "{failures}");
+    assert_eq!(json(&out, "summary.json")["ending"], "interrupted");
+    assert_complete(&out);
+}
