@@ -156,6 +156,12 @@ pub fn ok(op: Op, intended: Instant, started: Instant, bytes: u64) -> Sample {
     Sample { op, intended, started, finished: Instant::now(), outcome: Ok(bytes) }
 }
 
+/// The pause after a failed attempt: the backoff's next delay (`unit` in [0, 1) picks it between the first delay and
+/// the current ceiling: full jitter), slept on tokio's clock.
+pub async fn pause(backoff: &mut Backoff, unit: f64) {
+    tokio::time::sleep(backoff.next_delay(unit)).await;
+}
+
 /// What the event loop hands the connection's owner (the responder): publishes on its subscriptions, and each
 /// CONNACK after a failure (time to announce itself again).
 #[derive(Debug)]
@@ -233,7 +239,7 @@ impl Driver {
                     // discarded: the next session is clean, and every one of those has been failed above.
                     ev.clean();
                     ev.pending.clear();
-                    tokio::time::sleep(backoff.next_delay(rand::random::<f64>())).await;
+                    pause(&mut backoff, rand::random::<f64>()).await;
                 }
             }
         }
@@ -306,5 +312,73 @@ impl Driver {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fleet_that_lost_the_broker_comes_back_spread_out_and_within_the_cap() {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(3));
+        let lost = Instant::now();
+        let back = lost + Duration::from_secs(10); // the broker answers again
+        let lamps: Vec<_> = (0..200u64)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let (mut b, mut rng) = (Backoff::new(min, max), rand::rngs::SmallRng::seed_from_u64(i));
+                    let mut attempts = vec![Instant::now()];
+                    while Instant::now() < back {
+                        pause(&mut b, rng.random()).await; // this attempt was refused
+                        attempts.push(Instant::now());
+                    }
+                    attempts
+                })
+            })
+            .collect();
+        let mut late = Vec::new();
+        for lamp in lamps {
+            let attempts = lamp.await.unwrap();
+            let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+            assert_eq!(gaps[0], min, "the first retry waits the first delay");
+            for (k, g) in gaps.iter().enumerate() {
+                let ceiling = min.saturating_mul(1 << k.min(20)).min(max);
+                assert!(*g >= min && *g <= ceiling, "retry {k}: {g:?} outside [{min:?}, {ceiling:?}]");
+            }
+            late.push(*attempts.last().unwrap() - back);
+        }
+        late.sort();
+        assert!(*late.last().unwrap() <= max, "every lamp is back within the cap: {:?}", late.last());
+        // Full jitter: the comebacks spread over the cap rather than arriving in lock-step.
+        let distinct = late.windows(2).filter(|w| w[1] - w[0] > Duration::from_millis(1)).count();
+        assert!(distinct > 150, "{distinct} distinct comeback times of 200");
+        assert!(late[20] < Duration::from_millis(600) && late[180] > Duration::from_millis(1500), "{late:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_fails_what_it_was_waiting_for_and_then_fails_at_once() {
+        let (out, mut rx) = Samples::channel(16);
+        let t = Instant::now();
+        let mut w = Waiting::new(t, None, true);
+        assert!(!w.unreachable(), "connecting: requests queue behind the CONNECT");
+        w.queued.push_back(Some((sample::PUBLISH, t, t)));
+        w.queued.push_back(None);
+        let cmd = Command { client: "c".into(), h: None, s: None, brightness: None, on: Some(false) };
+        w.roundtrips.push_back((cmd, t, t));
+        w.lost(&out, "connection lost");
+        assert!(w.unreachable() && w.queued.is_empty() && w.roundtrips.is_empty());
+        let mut got = Vec::new();
+        while let Ok(s) = rx.try_recv() {
+            got.push((s.op.name, s.outcome.unwrap_err()));
+        }
+        got.sort();
+        let lost = "connection lost".to_string();
+        assert_eq!(
+            got,
+            [("publish set_config", lost.clone()), ("roundtrip", lost.clone()), ("subscribe", lost.clone())],
+            "every waiting operation fails under the drop's name, none is left to time out"
+        );
     }
 }

@@ -26,9 +26,11 @@ use time::OffsetDateTime;
 use super::connections::Row;
 use super::IntervalReport;
 
-/// Failure names that mean "could not reach the service" (MQTT and HTTP use the same short names).
-const UNREACHABLE: [&str; 6] =
-    ["broker unreachable", "connection lost", "connection refused", "connection error", "connect error", "error"];
+/// Failure names that mean "could not reach the service" (MQTT and HTTP use the same short names). An HTTP
+/// request cut off mid-answer (`error`) is not among them: a keep-alive connection closed by the server as it was
+/// reused looks the same, and a site that is really gone refuses the next connection anyway.
+const UNREACHABLE: [&str; 5] =
+    ["broker unreachable", "connection lost", "connection refused", "connection error", "connect error"];
 const TIMEOUT: &str = "timeout";
 
 /// What a service did in one interval: attempts that succeeded, failed, failed for want of a connection, timed out.
