@@ -62,7 +62,7 @@ fn a_broker_restart_mid_run_is_one_outage_and_the_fleet_recovers() {
         "http://127.0.0.1:9/",
         &["--profile", profile.to_str().unwrap(), "--devices", "200", "--duration", "36s", "--rate", "0.5"]
             .into_iter()
-            .chain(["--seed", "7", "--no-preflight", "--responder", "internal"])
+            .chain(["--seed", "7", "--no-preflight", "--responder", "internal", "--broker-sys"])
             .collect::<Vec<_>>(),
     );
     // Every lamp up for a couple of intervals, then the broker goes.
@@ -110,6 +110,14 @@ fn a_broker_restart_mid_run_is_one_outage_and_the_fleet_recovers() {
     let dip = rows.iter().position(|r| r.lamps_up == 0).expect("a dip to 0");
     assert!(rows[..dip].iter().any(|r| r.lamps_up == LAMPS) && rows[dip..].iter().any(|r| r.lamps_up == LAMPS));
     assert_eq!(s["lamps_connected"], serde_json::json!({"min": 0, "max": LAMPS}));
+    // The $SYS watcher subscribed again too: the new broker's client count is in broker.csv.
+    let broker_csv = std::fs::read_to_string(out.join("broker.csv")).unwrap();
+    let header: Vec<&str> = broker_csv.lines().next().unwrap().trim_start_matches("# ").split(';').collect();
+    let col = header.iter().position(|c| *c == "clients_connected").unwrap();
+    let seen_after = broker_csv.lines().skip(1).map(|l| l.split(';').collect::<Vec<_>>()).any(|f| {
+        crate::support::loadrun::sadf_secs(f[2]) as f64 > recovered + 2.0 && f[col].parse::<u64>().is_ok_and(|n| n >= LAMPS)
+    });
+    assert!(seen_after, "clients_connected after the restart:\n{broker_csv}");
     assert_complete(&out);
     // The lamps announced themselves again on the new broker (the old one's retained messages died with it).
     tokio::runtime::Runtime::new().unwrap().block_on(async {
