@@ -13,9 +13,9 @@
 //!   error), or in which every request timed out; answered with the first later successful response; recovered at
 //!   the end of the first interval in which at least 99 % of requests succeed.
 //!
-//! `time_to_recover_s` is `recovered - answered`: how long the fleet needed once the service was back (the cost of
-//! the reconnect storm); the whole window is `start` to `recovered`. Slow answers alone (timeouts while other
-//! requests succeed) are overload, not an outage, and open nothing.
+//! `time_to_recover_s` is `recovered - start`, the window's length (as MTTR counts it); `recovered - answered`, how long
+//! the fleet needed once the service was back (the cost of the reconnect storm), is in summary.txt's line. Slow
+//! answers alone (timeouts while other requests succeed) are overload, not an outage, and open nothing.
 
 use std::time::Duration;
 
@@ -122,7 +122,13 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl Outage {
+    /// From the start of the window to the recovery.
     pub fn time_to_recover(&self) -> Option<Duration> {
+        Some((self.recovered? - self.start).try_into().unwrap_or_default())
+    }
+
+    /// From the service answering again to the recovery: how long the fleet took to come back.
+    pub fn comeback(&self) -> Option<Duration> {
         Some((self.recovered? - self.answered?).try_into().unwrap_or_default())
     }
 
@@ -148,9 +154,14 @@ impl Outage {
             Some(a) => s += &format!(", answered again at {}", rfc3339(a)),
             None => s += ", never answered again before the run ended",
         }
-        match (self.recovered, self.time_to_recover()) {
-            (Some(r), Some(d)) => {
-                s += &format!(", recovered at {} ({:.1} s after it answered)", rfc3339(r), d.as_secs_f64())
+        match (self.recovered, self.time_to_recover(), self.comeback()) {
+            (Some(r), Some(ttr), Some(back)) => {
+                s += &format!(
+                    ", recovered at {} ({:.1} s after it answered; time to recover {:.1} s)",
+                    rfc3339(r),
+                    back.as_secs_f64(),
+                    ttr.as_secs_f64()
+                )
             }
             _ if self.answered.is_some() => s += ", not recovered before the run ended",
             _ => {}
@@ -283,11 +294,16 @@ mod tests {
         assert_eq!(Some(o[0].start), at(5), "the first failing interval's start");
         assert_eq!(o[0].answered, at(10));
         assert_eq!(o[0].recovered, at(12));
-        assert_eq!(o[0].time_to_recover(), Some(Duration::from_secs(2)));
+        assert_eq!(o[0].time_to_recover(), Some(Duration::from_secs(7)), "from the start to the recovery");
+        assert_eq!(o[0].comeback(), Some(Duration::from_secs(2)), "from the answer to the recovery");
         let j = o[0].json();
         assert_eq!(j["start"], "2026-11-27T14:48:43Z");
-        assert_eq!(j["time_to_recover_s"], 2.0);
-        assert!(o[0].line().contains("recovered at 2026-11-27T14:48:50Z (2.0 s after it answered)"), "{}", o[0].line());
+        assert_eq!(j["time_to_recover_s"], 7.0);
+        let line = o[0].line();
+        assert!(
+            line.contains("recovered at 2026-11-27T14:48:50Z (2.0 s after it answered; time to recover 7.0 s)"),
+            "{line}"
+        );
     }
 
     #[test]
