@@ -17,14 +17,39 @@ pub enum Stop {
     Now,
 }
 
-/// Waits until the run is asked to stop (or nobody can ask any more: the sender is gone).
+/// Waits until the run is asked to stop; forever if nobody can ask any more (the sender is gone).
 pub async fn requested(rx: &mut watch::Receiver<Stop>) {
-    let _ = rx.wait_for(|s| *s != Stop::Running).await;
+    if rx.wait_for(|s| *s != Stop::Running).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
-/// Waits until the run is asked to stop at once.
+/// Waits until the run is asked to stop at once; forever if nobody can ask any more.
 pub async fn now(rx: &mut watch::Receiver<Stop>) {
-    let _ = rx.wait_for(|s| *s == Stop::Now).await;
+    if rx.wait_for(|s| *s == Stop::Now).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_are_seen_in_order_and_a_gone_sender_asks_nothing() {
+        let (tx, mut rx) = watch::channel(Stop::Running);
+        let quiet = tokio::time::timeout(std::time::Duration::from_secs(5), requested(&mut rx)).await;
+        assert!(quiet.is_err(), "nothing asked yet");
+        tx.send_replace(Stop::Graceful);
+        requested(&mut rx).await;
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), now(&mut rx)).await.is_err());
+        tx.send_replace(Stop::Now);
+        now(&mut rx).await;
+        let (tx, mut rx) = watch::channel(Stop::Running);
+        drop(tx);
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(5), requested(&mut rx)).await;
+        assert!(gone.is_err(), "a dropped sender is not a stop");
+    }
 }
 
 /// Installs the SIGINT, SIGTERM and SIGHUP handlers (call inside a tokio runtime) and returns the stop they drive.
