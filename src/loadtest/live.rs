@@ -155,9 +155,11 @@ impl Live {
         // Locust's "User Count": the lamps connected (the owners when the real lamps answer).
         let users = if self.internal_responder { conns.lamps_up } else { conns.owners_up };
         self.out.interval(&report, self.recording.rec.totals(), users, &sys, broker, &conns)?;
-        self.outages.feed(&metrics::outage::Health::from_report(&report, conns));
         let line = metrics::summary::progress(self.start.elapsed(), &report, self.recording.rec.totals());
-        crate::console::progress(&line, self.tty);
+        let up =
+            if self.internal_responder { format!("lamps up {}", conns.lamps_up) } else { format!("owners up {users}") };
+        crate::console::progress(&format!("{line} | {up}"), self.tty);
+        self.outages.feed(&metrics::outage::Health::from_report(&report, conns));
         Ok(())
     }
 
