@@ -302,7 +302,10 @@ impl LampTask {
         let mut stop = self.stop.clone();
         if self.targets.internal_responder {
             let at = Instant::now() + self.ramp_delay;
-            tokio::time::sleep_until(at).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = stop::requested(&mut stop) => return self.wind_down(rx, stop).await, // stopped in the ramp-up
+            }
             let responder = Responder::start(&self.link, &self.client_id(), State::default(), at, &self.out);
             // A lamp is on the broker before its owners act: the first actions wait (and count as late) until it
             // listens, rather than publish to nobody. A responder that cannot connect shows as failed connects.
@@ -341,9 +344,11 @@ impl LampTask {
             Stop::Graceful => (self.targets.grace, NO_ANSWER_AT_STOP),
             Stop::Now => (Duration::ZERO, NO_ANSWER_AT_STOP),
         };
+        // One deadline for all of this lamp's pages.
+        let deadline = Instant::now() + limit;
         for v in self.visits.values() {
             if let Some(o) = v.owner.as_ref() {
-                o.settle(limit, stop.clone()).await;
+                o.settle(deadline.saturating_duration_since(Instant::now()), stop.clone()).await;
             }
         }
         // Interrupted: whatever is still queued never started.
