@@ -31,27 +31,6 @@ pub async fn now(rx: &mut watch::Receiver<Stop>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn stops_are_seen_in_order_and_a_gone_sender_asks_nothing() {
-        let (tx, mut rx) = watch::channel(Stop::Running);
-        let quiet = tokio::time::timeout(std::time::Duration::from_secs(5), requested(&mut rx)).await;
-        assert!(quiet.is_err(), "nothing asked yet");
-        tx.send_replace(Stop::Graceful);
-        requested(&mut rx).await;
-        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), now(&mut rx)).await.is_err());
-        tx.send_replace(Stop::Now);
-        now(&mut rx).await;
-        let (tx, mut rx) = watch::channel(Stop::Running);
-        drop(tx);
-        let gone = tokio::time::timeout(std::time::Duration::from_secs(5), requested(&mut rx)).await;
-        assert!(gone.is_err(), "a dropped sender is not a stop");
-    }
-}
-
 /// Installs the SIGINT, SIGTERM and SIGHUP handlers (call inside a tokio runtime) and returns the stop they drive.
 /// The handlers are in place when this returns, so no signal in between kills the run.
 pub fn signals() -> std::io::Result<watch::Receiver<Stop>> {
@@ -85,4 +64,25 @@ pub fn signals() -> std::io::Result<watch::Receiver<Stop>> {
         }
     });
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_are_seen_in_order_and_a_gone_sender_asks_nothing() {
+        let (tx, mut rx) = watch::channel(Stop::Running);
+        let quiet = tokio::time::timeout(std::time::Duration::from_secs(5), requested(&mut rx)).await;
+        assert!(quiet.is_err(), "nothing asked yet");
+        tx.send_replace(Stop::Graceful);
+        requested(&mut rx).await;
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), now(&mut rx)).await.is_err());
+        tx.send_replace(Stop::Now);
+        now(&mut rx).await;
+        let (tx, mut rx) = watch::channel(Stop::Running);
+        drop(tx);
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(5), requested(&mut rx)).await;
+        assert!(gone.is_err(), "a dropped sender is not a stop");
+    }
 }
