@@ -27,7 +27,9 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Never std::io::stderr directly: a closed stderr (EPIPE) must not panic, and a hang-up silences it.
+        .with_writer(crate::console::Stderr)
+        .log_internal_errors(false)
         .with_ansi(!journald && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
@@ -117,18 +119,12 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
         }
     }
     let rt = runtime();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let result = rt.block_on(async {
-        tokio::spawn(async move {
-            terminated().await;
-            let _ = stop_tx.send(true);
-            // A second signal while winding down: leave at once (files are flushed interval by interval).
-            terminated().await;
-            std::process::exit(i32::from(INTERRUPTED));
-        });
+        // SIGINT/SIGTERM stop (a second one at once), SIGHUP silences the console: see loadtest::stop.
+        let stop = loadtest::stop::signals().map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;
         match &opts.limit {
-            Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop_rx).await,
-            None => loadtest::run(&settings, &opts, stop_rx).await,
+            Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop).await,
+            None => loadtest::run(&settings, &opts, stop).await,
         }
     });
     match result {
@@ -136,7 +132,7 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
         Ok(Ending::Interrupted) => ExitCode::from(INTERRUPTED),
         Ok(Ending::SloFailed) => ExitCode::from(SLO),
         Err(e) => {
-            eprintln!("lampi-agent loadtest: {e:#}");
+            crate::console::err(&format!("lampi-agent loadtest: {e:#}"));
             let replay = e.chain().find_map(|c| c.downcast_ref::<ReplayError>());
             ExitCode::from(replay.map_or(FAILED, replay_exit_code))
         }

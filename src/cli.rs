@@ -267,6 +267,17 @@ pub struct LoadtestArgs {
     /// Request, publish and round-trip timeout (a slower answer is a failure)
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// On SIGINT/SIGTERM, how long operations already sent get to complete (at most --timeout); a second signal
+    /// stops at once
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub stop_grace: std::time::Duration,
+    /// First reconnect delay of every virtual lamp and owner connection after the broker goes away (doubling, with
+    /// full jitter, up to --reconnect-max)
+    #[arg(long, default_value = "100ms", value_parser = positive_duration)]
+    pub reconnect_min: std::time::Duration,
+    /// The longest reconnect delay
+    #[arg(long, default_value = "3s", value_parser = positive_duration)]
+    pub reconnect_max: std::time::Duration,
     /// Record the broker's $SYS load figures in broker.csv (mosquitto)
     #[arg(long)]
     pub broker_sys: bool,
@@ -385,6 +396,9 @@ impl LoadtestArgs {
             out: self.out,
             interval: self.interval,
             timeout: self.timeout,
+            stop_grace: self.stop_grace,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
             broker_sys: self.broker_sys,
             broker: self.broker,
             site: self.site,

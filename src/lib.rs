@@ -10,11 +10,13 @@ pub mod backoff;
 pub mod capacity;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod daemon;
 #[cfg(feature = "demo-broker")]
 pub mod demo;
 pub mod exit;
 pub mod homeassistant;
+pub mod host;
 pub mod identity;
 pub mod lamp;
 pub mod led;

@@ -10,6 +10,16 @@ pub mod transition;
 
 use std::fmt;
 
+/// Whether a `lamp/changed` (state, client) is the lamp's answer to `cmd`: same client, and every field the command
+/// set has the value it set.
+pub fn answers(cmd: &Command, state: &State, client: &str) -> bool {
+    cmd.client == client
+        && cmd.h.is_none_or(|v| v == state.h)
+        && cmd.s.is_none_or(|v| v == state.s)
+        && cmd.brightness.is_none_or(|v| v == state.brightness)
+        && cmd.on.is_none_or(|v| v == state.on)
+}
+
 /// A value in [0, 1] held as whole hundredths, since LAMPI rounds every value to 0.01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Level(u8);

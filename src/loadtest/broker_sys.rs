@@ -43,20 +43,27 @@ pub fn write_row(w: &mut impl Write, line: &str) -> io::Result<()> {
     w.flush()
 }
 
-/// Subscribes to the broker's `$SYS` topics and keeps the latest values.
+/// Subscribes to the broker's `$SYS` topics and keeps the latest values; subscribes again after every reconnect
+/// (a restarted broker knows no subscriptions), and forgets the values while the broker is away (its rows are then
+/// empty, not stale).
 pub fn watch(options: MqttOptions, latest: Latest) -> JoinHandle<()> {
     let (client, mut ev) = crate::mqtt::client(options, 16);
     tokio::spawn(async move {
-        let _ = client.subscribe("$SYS/broker/load/#", QoS::AtMostOnce).await;
-        let _ = client.subscribe("$SYS/broker/clients/connected", QoS::AtMostOnce).await;
         loop {
             match ev.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client.try_subscribe("$SYS/broker/load/#", QoS::AtMostOnce);
+                    let _ = client.try_subscribe("$SYS/broker/clients/connected", QoS::AtMostOnce);
+                }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     latest.lock().unwrap().insert(p.topic, String::from_utf8_lossy(&p.payload).into_owned());
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!("$SYS watcher: {e}");
+                    latest.lock().unwrap().clear();
+                    ev.clean();
+                    ev.pending.clear();
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
             }

@@ -31,7 +31,7 @@ pub async fn find(
     settings: &Settings,
     opts: &Options,
     plan: &Plan,
-    stop: watch::Receiver<bool>,
+    stop: watch::Receiver<super::Stop>,
 ) -> anyhow::Result<Ending> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;

@@ -2,9 +2,11 @@
 //! virtual lamps, and records what the device saw.
 //!
 //! The pipeline: profile -> seeded schedule (`crate::schedule`, pure) -> `runner` (dispatcher + one task per lamp,
-//! `vlamp` for MQTT, `crate::web` for HTTP) -> samples -> one recorder task that rolls an interval every
-//! `--interval`, writes every output file (`output`), samples this device (`system`) and the broker (`broker_sys`),
-//! and prints progress. The recorder task owns all the files; the executors only send samples.
+//! `vlamp` for MQTT over `link`'s reconnecting event loops, `crate::web` for HTTP) -> samples -> one recorder task
+//! (`live`) that rolls an interval every `--interval`, writes every output file (`output`), samples this device
+//! (`system`), the broker (`broker_sys`) and the fleet's connections (`fleet`), finds outage windows
+//! (`crate::metrics::outage`), and prints progress. The recorder task owns all the files; the executors only send
+//! samples. A run lasts its `--duration` whatever its schedule holds; `stop` says how signals end it early.
 //!
 //! With `--replay EXPORT` the actions come from a recorded trace instead (`crate::analytics::replay`): any iterator
 //! of actions in time order drives the same runner, and `--schedule-csv` logs whichever it is.
@@ -14,19 +16,21 @@
 //! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
+pub mod fleet;
 pub mod limit;
+pub mod link;
+mod live;
 pub mod output;
 mod request;
 pub mod runner;
 pub mod sample;
+pub mod stop;
 pub mod system;
 pub mod vlamp;
 
-use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -36,12 +40,12 @@ use tokio::time::Instant;
 
 use crate::analytics::replay::{self, Replay};
 use crate::config::Settings;
-use crate::metrics::{self, OpId, Outcome, Recorder};
-use crate::profile::{Interface, Profile};
+use crate::profile::Profile;
 use crate::schedule::{self, Action, Schedule};
+use fleet::Fleet;
 pub use request::{parse_site, Broker, LimitFlags, Request, RequestError, Responder};
 use runner::{Counters, LampId, Targets};
-use sample::Sample;
+pub use stop::Stop;
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
@@ -58,6 +62,10 @@ pub struct Options {
     pub out: PathBuf,
     pub interval: Duration,
     pub timeout: Duration,
+    /// On SIGINT/SIGTERM, how long operations in flight get to complete (bounded by `timeout`).
+    pub stop_grace: Duration,
+    /// Reconnect backoff of every virtual connection: the first delay and the cap (full jitter in between).
+    pub reconnect: (Duration, Duration),
     pub broker_sys: bool,
     pub preflight: bool,
     /// Wall-clock start (`--start-at`), if the fleet starts together.
@@ -109,13 +117,13 @@ fn actions(opts: &Options) -> anyhow::Result<(Actions, Option<replay::Progress>)
 /// `--dry-run`: what the run would do, counted (and logged to `--schedule-csv`), nothing sent.
 fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
     let head = |what: &str| {
-        println!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration));
+        crate::console::out(&format!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration)));
     };
     if opts.replay.is_some() {
         let (actions, progress) = actions(opts)?;
         let n = actions.count();
         head(&format!("Dry run of a replay: {n} actions"));
-        println!("{}", progress.expect("a replay has progress").lock().unwrap());
+        crate::console::out(&progress.expect("a replay has progress").lock().unwrap().to_string());
         return Ok(Ending::Completed);
     }
     if opts.schedule_csv.is_some() {
@@ -123,7 +131,7 @@ fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
     }
     let summary = schedule::summary(&opts.profile, &opts.params)?;
     head(&format!("profile {} ({}), seed {}", opts.profile.name, opts.profile.origin, opts.params.seed));
-    println!("{summary}");
+    crate::console::out(&summary.to_string());
     Ok(Ending::Completed)
 }
 
@@ -202,22 +210,6 @@ pub fn default_out(start: time::OffsetDateTime) -> PathBuf {
     PathBuf::from(format!("lampi-loadtest-{}-{t}", hostname()))
 }
 
-struct Recording {
-    rec: Recorder,
-    ids: HashMap<sample::Op, OpId>,
-}
-
-impl Recording {
-    fn take(&mut self, s: Sample) {
-        let id = *self.ids.entry(s.op.clone()).or_insert_with(|| self.rec.op(s.op.kind, s.op.name));
-        let outcome = match s.outcome {
-            Ok(bytes) => Outcome::success(bytes),
-            Err(name) => Outcome::failure(name),
-        };
-        self.rec.record(id, outcome, s.intended.into_std(), s.started.into_std(), s.finished.into_std());
-    }
-}
-
 /// Waits for `--start-at` and returns the run's start (monotonic and wall clock); right away without it. A lamp
 /// that comes up after the fleet's start (a slow SSH session, a loaded host) joins the fleet's clock instead of
 /// starting its own: its start is `--start-at`, so its intervals line up with the others' and the schedule it
@@ -251,7 +243,7 @@ async fn start_together(start_at: Option<SystemTime>, duration: Duration) -> any
 }
 
 /// Runs a load test to the end (or until `stop`), writing every output; returns how it ended.
-pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool>) -> anyhow::Result<Ending> {
+pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop>) -> anyhow::Result<Ending> {
     let lamps = lamps(opts, settings);
     if opts.dry_run {
         return dry_run(opts, lamps.len());
@@ -266,11 +258,16 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     let out =
         output::Output::create(&opts.out, &hostname(), opts.interval.as_secs().max(1), start_odt, opts.broker_sys)
             .with_context(|| format!("cannot create the run folder {}", opts.out.display()))?;
+    // Everything the console shows from here on is kept in the run folder too (and only there after a SIGHUP).
+    if let Err(e) = crate::console::keep_in(&opts.out.join(CONSOLE_LOG)) {
+        tracing::warn!("cannot keep the console's lines in {}: {e}", opts.out.join(CONSOLE_LOG).display());
+    }
     let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
     write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
 
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
+    let fleet = Arc::new(Fleet::default());
     let targets = Targets {
         mqtt: mqtt.clone(),
         prefix: opts.topic_prefix.clone(),
@@ -278,7 +275,11 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         internal_responder: opts.internal_responder,
         timeout: opts.timeout,
         ramp_up: opts.params.ramp_up,
+        end: start + opts.params.duration,
         hard_stop: start + opts.params.duration + opts.timeout,
+        grace: opts.stop_grace.min(opts.timeout),
+        reconnect: opts.reconnect,
+        fleet: fleet.clone(),
     };
     let latest = Arc::new(Mutex::new(Default::default()));
     let watcher = opts.broker_sys.then(|| {
@@ -287,54 +288,18 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
         broker_sys::watch(o, latest.clone())
     });
     let counters = Arc::new(Counters::default());
-    let (samples, mut rx) = sample::Samples::channel(1 << 16);
-    let mut runner =
-        tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
-
-    let mut live = Live {
-        recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() },
-        sampler: system::Sampler::new(),
-        out,
-        own: OwnUse::default(),
-        saturated: 0,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
-        tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        start,
-        interval: opts.interval,
-    };
-    let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
-    loop {
-        tokio::select! {
-            s = rx.recv() => match s {
-                Some(s) => live.recording.take(s),
-                None => break,
-            },
-            r = &mut runner => {
-                r.context("load runner")?;
-                // Every lamp is done; take what they sent last.
-                while let Ok(s) = rx.try_recv() { live.recording.take(s); }
-                break;
-            }
-            _ = tick.tick() => {
-                while let Ok(s) = rx.try_recv() { live.recording.take(s); }
-                let broker = latest.lock().unwrap().clone();
-                live.tick(counters.active.load(Ordering::Relaxed), Some((&settings.mqtt.host, &broker)))?;
-            }
-        }
-    }
-    if !runner.is_finished() {
-        runner.await.context("load runner")?;
-    }
+    let (samples, rx) = sample::Samples::channel(1 << 16);
+    let runner = tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
+    let mut live = live::Live::new(out, start, start_wall, opts, fleet);
+    let broker = (settings.mqtt.host.as_str(), &*latest);
+    live.record(rx, runner, broker, stop.clone()).await?;
     if let Some(w) = watcher {
         w.abort();
     }
-    live.tick(0, None)?;
-    if live.tty {
-        eprintln!();
-    }
-    let interrupted = *stop.borrow();
+    let interrupted = *stop.borrow() != Stop::Running;
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
     let held = live.finish(opts, &counters, interrupted, replayed.as_ref())?;
+    crate::console::stop_keeping();
     Ok(match (interrupted, held) {
         (true, _) => Ending::Interrupted,
         (false, false) => Ending::SloFailed,
@@ -342,174 +307,8 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     })
 }
 
-/// The recorder task's state: what it has recorded, the files, and the generator's view of itself.
-struct Live {
-    recording: Recording,
-    sampler: Option<system::Sampler>,
-    out: output::Output,
-    own: OwnUse,
-    saturated: u32,
-    cores: f64,
-    tty: bool,
-    start: Instant,
-    interval: Duration,
-}
-
-impl Live {
-    /// Closes an interval: roll the histograms, sample this device, write every file, print the progress line.
-    fn tick(&mut self, users: u64, broker: Option<(&str, &BTreeMap<String, String>)>) -> anyhow::Result<()> {
-        let report = self.recording.rec.roll(Instant::now().into_std());
-        let sys = self.sampler.as_mut().map(|s| s.sample(self.interval.as_secs_f64())).unwrap_or_default();
-        self.own.add(&sys);
-        if sys.own_cpu > 90.0 * self.cores.min(2.0) {
-            self.saturated += 1;
-            tracing::warn!(
-                "the load generator itself is saturated ({:.0}% CPU): figures now measure this host, not the target; \
-                 use fewer --devices per host",
-                sys.own_cpu
-            );
-        }
-        self.out.interval(&report, self.recording.rec.totals(), users, &sys, broker)?;
-        let line = metrics::summary::progress(self.start.elapsed(), &report, self.recording.rec.totals());
-        if self.tty {
-            eprint!("\r\x1b[2K{line}");
-        } else {
-            eprintln!("{line}");
-        }
-        Ok(())
-    }
-
-    /// The end: the table, SLO verdicts and notes on stdout, the end-of-run files, `summary.json`. Returns whether
-    /// every SLO held.
-    fn finish(
-        self,
-        opts: &Options,
-        counters: &Counters,
-        interrupted: bool,
-        replayed: Option<&replay::Stats>,
-    ) -> anyhow::Result<bool> {
-        let totals = self.recording.rec.totals();
-        let verdicts = crate::slo::judge(&opts.slos, &totals.ops);
-        let summary = metrics::summary::summarize(totals);
-        let own = &self.own;
-        let mut notes = notes(counters, self.saturated, interrupted, replayed);
-        notes.push(format!(
-            "load generator: CPU mean {:.0}% (max {:.0}%) of one core, {} cores; RSS max {:.1} MB",
-            own.cpu_mean(),
-            own.cpu_max,
-            self.cores,
-            own.rss_max_kb as f64 / 1024.0
-        ));
-        let slos = if verdicts.is_empty() { String::new() } else { crate::slo::text(&verdicts) };
-        let text = format!("{}{slos}\n{}", metrics::summary::table(&summary), notes.join("\n"));
-        println!("{text}");
-        println!("results in {}", opts.out.display());
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        let sessions: serde_json::Map<String, serde_json::Value> =
-            Interface::ALL.iter().map(|i| (i.key().to_string(), load(&counters.sessions[i.index()]).into())).collect();
-        let actions: serde_json::Map<String, serde_json::Value> =
-            runner::ACTION_NAMES.iter().zip(&counters.actions).map(|(n, c)| (n.to_string(), load(c).into())).collect();
-        let json = serde_json::json!({
-            "ending": if interrupted { "interrupted" } else { "completed" },
-            "dispatched": load(&counters.dispatched),
-            "completed": load(&counters.completed),
-            "not_started": load(&counters.not_started),
-            "skipped_churn": load(&counters.skipped_churn),
-            "sessions": sessions,
-            "actions": actions,
-            "late_actions": load(&counters.late),
-            "late_threshold_ms": runner::LATE.as_millis() as u64,
-            "max_action_lateness_ms": load(&counters.max_late_us) as f64 / 1000.0,
-            "replay": replayed.map(replay_json),
-            "generator_saturated_intervals": self.saturated,
-            "generator": {
-                "cpu_mean_pct": (own.cpu_mean() * 10.0).round() / 10.0,
-                "cpu_max_pct": (own.cpu_max * 10.0).round() / 10.0,
-                "rss_max_mb": (own.rss_max_kb as f64 / 102.4).round() / 10.0,
-                "cores": self.cores,
-            },
-            "results": summary,
-            "slos": verdicts.iter().map(crate::slo::Verdict::json).collect::<Vec<_>>(),
-        });
-        self.out.finish(totals, &text, &json)?;
-        Ok(crate::slo::all_pass(&verdicts))
-    }
-}
-
-/// The load generator's own CPU (percent of one core) and memory over the run.
-#[derive(Default)]
-struct OwnUse {
-    n: u32,
-    cpu_sum: f64,
-    cpu_max: f64,
-    rss_max_kb: u64,
-}
-
-impl OwnUse {
-    fn cpu_mean(&self) -> f64 {
-        self.cpu_sum / f64::from(self.n.max(1))
-    }
-
-    fn add(&mut self, i: &system::Interval) {
-        self.n += 1;
-        self.cpu_sum += i.own_cpu;
-        self.cpu_max = self.cpu_max.max(i.own_cpu);
-        self.rss_max_kb = self.rss_max_kb.max(i.own_rss_kb);
-    }
-}
-
-/// The replay's figures in summary.json.
-fn replay_json(s: &replay::Stats) -> serde_json::Value {
-    let p = &s.played;
-    serde_json::json!({
-        "path": s.path, "format": s.format, "speed": s.speed, "records": s.records, "malformed": s.bad,
-        "events": s.events, "recorded_lamps": s.recorded_lamps,
-        "sessions": Interface::ALL.iter().map(|i| (i.key().to_string(), s.sessions[i.index()].into()))
-            .collect::<serde_json::Map<String, serde_json::Value>>(),
-        "played": {"login": p.logins, "page": p.pages.iter().sum::<u64>(), "set_config": p.set_config,
-            "device_changed": p.device_changed, "reconnect": p.reconnects, "session_end": p.session_ends},
-        "state_changes_not_played": s.state_changes, "out_of_order": s.out_of_order, "offline_cut": s.offline_cut,
-        "cut_by_duration": s.cut_by_duration, "error": s.error,
-    })
-}
-
-fn notes(c: &Counters, saturated: u32, interrupted: bool, replayed: Option<&replay::Stats>) -> Vec<String> {
-    let what = if replayed.is_some() { "replayed events (actions)" } else { "actions" };
-    let mut n = vec![
-        format!(
-            "actions: {} dispatched, {} completed, {} not started",
-            c.dispatched.load(Ordering::Relaxed),
-            c.completed.load(Ordering::Relaxed),
-            c.not_started.load(Ordering::Relaxed)
-        ),
-        format!(
-            "late: {} {what} started more than {} ms after their intended start (the latest by {:.1} ms); late actions \
-             are done late and measured from their intended start, never dropped",
-            c.late.load(Ordering::Relaxed),
-            runner::LATE.as_millis(),
-            c.max_late_us.load(Ordering::Relaxed) as f64 / 1000.0
-        ),
-    ];
-    if let Some(r) = replayed {
-        n.push(r.to_string());
-    }
-    if interrupted {
-        n.push(
-            "the run was interrupted: every completed sample is in the files; actions not started are counted above"
-                .into(),
-        );
-    }
-    if saturated > 0 {
-        n.push(format!("WARNING: the load generator was CPU-saturated in {saturated} interval(s); those figures describe this host"));
-    }
-    let churn = c.skipped_churn.load(Ordering::Relaxed);
-    if churn > 0 {
-        n.push(format!(
-            "{churn} connection-churn action(s) skipped: an external lamp's connection is not ours to drop"
-        ));
-    }
-    n
-}
+/// The run folder's copy of the console: progress lines, log events, the summary.
+pub const CONSOLE_LOG: &str = "console.log";
 
 fn write_run_record(
     opts: &Options,

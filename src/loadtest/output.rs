@@ -1,8 +1,9 @@
 //! The run folder: every file a load run writes, opened at the start and appended to each interval, so an
 //! interrupted run (SIGINT, SIGTERM, even SIGKILL for the streamed files) keeps every completed interval.
 //!
-//! Streamed: `latency.csv` (sadf -d), `lampi_stats_history.csv` (Locust), `latency.hlog` (HdrHistogram interval
-//! log), `system-{u,r,n,q}.csv` (sar activities), `broker.csv` (with `--broker-sys`). Written at the end:
+//! Streamed: `latency.csv` (sadf -d), `connections.csv` (sadf -d: the fleet's MQTT connections),
+//! `lampi_stats_history.csv` (Locust), `latency.hlog` (HdrHistogram interval log), `system-{u,r,n,q}.csv` (sar
+//! activities), `broker.csv` (with `--broker-sys`), `console.log` (what the console showed). Written at the end:
 //! `lampi_stats.csv`, `lampi_failures.csv` (Locust), `system.csv` (the four activities joined), `summary.txt`,
 //! `summary.json`. Written at the start: `run.json` (every parameter, the seed) and `profile.toml` (the exact profile).
 
@@ -16,7 +17,6 @@ use super::system;
 
 type Out = BufWriter<File>;
 
-pub const LOCUST_PREFIX: &str = "lampi";
 const SYSTEM_PARTS: [&str; 4] = ["system-u.csv", "system-r.csv", "system-n.csv", "system-q.csv"];
 
 pub struct Output {
@@ -28,6 +28,7 @@ pub struct Output {
     hlog: metrics::hlog::Writer<Out>,
     system: system::Writers<Out>,
     broker: Option<Out>,
+    connections: metrics::connections::Writer<Out>,
 }
 
 fn create(dir: &Path, name: &str) -> io::Result<Out> {
@@ -63,10 +64,14 @@ impl Output {
             host: host.to_string(),
             interval_secs,
             latency: metrics::sadf::Writer::new(create(dir, "latency.csv")?, host)?,
-            history: metrics::locust::History::new(create(dir, &format!("{LOCUST_PREFIX}_stats_history.csv"))?)?,
+            history: metrics::locust::History::new(create(
+                dir,
+                &format!("{}_stats_history.csv", metrics::locust::PREFIX),
+            )?)?,
             hlog: metrics::hlog::Writer::new(create(dir, "latency.hlog")?, start).map_err(io::Error::other)?,
             system: sys,
             broker,
+            connections: metrics::connections::Writer::new(create(dir, metrics::connections::FILE)?, host)?,
         })
     }
 
@@ -78,8 +83,10 @@ impl Output {
         users: u64,
         sys: &system::Interval,
         broker: Option<(&str, &std::collections::BTreeMap<String, String>)>,
+        connections: &metrics::connections::Row,
     ) -> io::Result<()> {
         self.latency.write(report)?;
+        self.connections.write(self.interval_secs, report.end(), connections)?;
         self.history.write(report, totals, users)?;
         self.hlog.write(report).map_err(io::Error::other)?;
         self.system.write(&self.host, self.interval_secs, report.end(), sys)?;
@@ -100,10 +107,10 @@ impl Output {
         for w in [&mut self.system.cpu, &mut self.system.mem, &mut self.system.net, &mut self.system.load] {
             w.flush()?;
         }
-        let mut stats = create(&self.dir, &format!("{LOCUST_PREFIX}_stats.csv"))?;
+        let mut stats = create(&self.dir, &format!("{}_stats.csv", metrics::locust::PREFIX))?;
         metrics::locust::write_stats(&mut stats, totals)?;
         stats.flush()?;
-        let mut failures = create(&self.dir, &format!("{LOCUST_PREFIX}_failures.csv"))?;
+        let mut failures = create(&self.dir, &format!("{}_failures.csv", metrics::locust::PREFIX))?;
         metrics::locust::write_failures(&mut failures, totals)?;
         failures.flush()?;
         let parts: Vec<PathBuf> = SYSTEM_PARTS.iter().map(|p| self.dir.join(p)).collect();

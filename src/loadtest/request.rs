@@ -73,6 +73,11 @@ pub struct Request {
     pub out: Option<PathBuf>,
     pub interval: Duration,
     pub timeout: Duration,
+    /// On SIGINT/SIGTERM, how long operations in flight get to complete (bounded by `timeout` when resolved).
+    pub stop_grace: Duration,
+    /// Reconnect backoff of every virtual connection: the first delay and the cap.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
     pub broker_sys: bool,
     pub broker: Option<Broker>,
     pub site: Option<reqwest::Url>,
@@ -159,6 +164,8 @@ impl Request {
             out: self.out.unwrap_or_else(|| default_out(now)),
             interval: self.interval.max(Duration::from_secs(1)),
             timeout: self.timeout,
+            stop_grace: self.stop_grace,
+            reconnect: (self.reconnect_min, self.reconnect_max.max(self.reconnect_min)),
             broker_sys: self.broker_sys,
             preflight: self.preflight,
             start_at: self.start_at,

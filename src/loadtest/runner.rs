@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::fleet::Fleet;
 use super::sample::{self, Samples};
+use super::stop::{self, Stop};
 use super::vlamp::{Link, Owner, Responder};
 use crate::lamp::{Command, Level, State};
 use crate::profile::Interface;
@@ -46,9 +48,17 @@ pub struct Targets {
     pub timeout: Duration,
     /// Responder connections are spread over this long from the start.
     pub ramp_up: Duration,
+    /// The run's end (`--duration` from the start): the lamps stay connected until then, whatever the schedule holds.
+    pub end: Instant,
     /// After this, a lamp starts nothing more from its backlog (an overloaded target must not stretch a run
     /// without bound): the schedule's end plus one timeout of grace.
     pub hard_stop: Instant,
+    /// On an interrupt, how long operations in flight get to complete (`--stop-grace`, at most the timeout).
+    pub grace: Duration,
+    /// Reconnect backoff of every connection: first delay, cap.
+    pub reconnect: (Duration, Duration),
+    /// The fleet's connection counts.
+    pub fleet: Arc<Fleet>,
 }
 
 /// Counts the console and the summary report alongside the samples.
@@ -62,6 +72,8 @@ pub struct Counters {
     pub active: AtomicU64,
     /// Churn actions that cannot apply (an external lamp's connection is not ours to drop).
     pub skipped_churn: AtomicU64,
+    /// Actions cut short in flight by a second interrupt (their outcome is unknown, so they have no sample).
+    pub abandoned: AtomicU64,
     /// Actions that started more than [`LATE`] after their intended start (still done: never dropped).
     pub late: AtomicU64,
     /// The most an action started late, in microseconds.
@@ -71,6 +83,12 @@ pub struct Counters {
     /// Actions done, by kind (in the order of [`ACTION_NAMES`]).
     pub actions: [AtomicU64; 6],
 }
+
+/// The failure name of a web request whose session could not build its HTTP client.
+pub const NO_HTTP_CLIENT: &str = "HTTP client unavailable";
+
+/// The failure name of an operation still unanswered when an interrupted run's grace ran out.
+pub const NO_ANSWER_AT_STOP: &str = "no answer before the run stopped";
 
 /// An action that starts later than this after its intended start is counted as late.
 pub const LATE: Duration = Duration::from_millis(100);
@@ -129,6 +147,9 @@ struct LampTask {
     revival: Option<JoinHandle<Responder>>,
     /// Pages closing (waiting for their last answers).
     closing: Vec<JoinHandle<()>>,
+    /// How long after the start this lamp connects (its place in the ramp-up).
+    ramp_delay: Duration,
+    stop: watch::Receiver<Stop>,
 }
 
 impl LampTask {
@@ -136,18 +157,31 @@ impl LampTask {
         self.visits.entry(self.session).or_default()
     }
 
-    fn web(&mut self) -> &Session {
+    /// The session's browser, made on first use. Building one fails only with a broken TLS backend (a build
+    /// problem): then the request fails with a name of its own, and the run goes on.
+    fn web(&mut self) -> Result<&Session, String> {
         let (base, timeout) = (self.targets.web.clone(), self.targets.timeout);
         let v = self.visit();
-        // Building a client only fails with a broken TLS backend, a build error: fail loudly.
-        v.web.get_or_insert_with(|| Session::new(&base, timeout).expect("HTTP client"))
+        if v.web.is_none() {
+            match Session::new(&base, timeout) {
+                Ok(s) => v.web = Some(s),
+                Err(e) => {
+                    tracing::error!("cannot build an HTTP client: {e}");
+                    return Err(NO_HTTP_CLIENT.into());
+                }
+            }
+        }
+        Ok(v.web.as_ref().expect("just made"))
     }
 
     async fn login(&mut self, intended: Instant) {
         let (user, pass) = (self.id.username.clone(), self.id.password.clone());
         let out = self.out.clone();
-        let web = self.web();
         let t = Instant::now();
+        let web = match self.web() {
+            Ok(w) => w,
+            Err(why) => return out.send(sample::LOGIN_FORM, intended, t, Err(why)).await,
+        };
         match web.login_form().await {
             Ok((token, page)) => {
                 out.send(sample::LOGIN_FORM, intended, t, Ok(page.bytes as u64)).await;
@@ -167,8 +201,11 @@ impl LampTask {
             Page::Detail => (sample::PAGE_DETAIL, format!("/lampi/device/{}", self.id.device_id)),
         };
         let out = self.out.clone();
-        let web = self.web();
         let t = Instant::now();
+        let web = match self.web() {
+            Ok(w) => w,
+            Err(why) => return out.send(op, intended, t, Err(why)).await,
+        };
         let r = web.page(&path).await;
         out.send(op, intended, t, r.map(|p| p.bytes as u64).map_err(|e| e.name())).await;
     }
@@ -242,9 +279,9 @@ impl LampTask {
                     if let Some(mut o) = v.owner {
                         // The page stays open until the lamp has answered the last drag (or the timeout), without
                         // holding up the lamp's other sessions.
-                        let (out, timeout) = (self.out.clone(), self.targets.timeout);
+                        let (out, timeout, stop) = (self.out.clone(), self.targets.timeout, self.stop.clone());
                         self.closing.push(tokio::spawn(async move {
-                            o.settle(timeout).await;
+                            o.settle(timeout, stop).await;
                             o.fail_pending(&out, "no answer before the page closed");
                             o.close().await;
                         }));
@@ -261,12 +298,14 @@ impl LampTask {
         format!("lt-lamp-{}", self.id.device_id)
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>) {
+        let mut stop = self.stop.clone();
         if self.targets.internal_responder {
-            let n = self.id.index;
-            let delay = self.targets.ramp_up.mul_f64(f64::from(n % 10_000) / 10_000.0);
-            let at = Instant::now() + delay;
-            tokio::time::sleep_until(at).await;
+            let at = Instant::now() + self.ramp_delay;
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = stop::requested(&mut stop) => return self.wind_down(rx, stop).await, // stopped in the ramp-up
+            }
             let responder = Responder::start(&self.link, &self.client_id(), State::default(), at, &self.out);
             // A lamp is on the broker before its owners act: the first actions wait (and count as late) until it
             // listens, rather than publish to nobody. A responder that cannot connect shows as failed connects.
@@ -276,7 +315,7 @@ impl LampTask {
         loop {
             let next = tokio::select! {
                 biased;
-                _ = stop.changed() => None,
+                _ = stop::requested(&mut stop) => None,
                 a = rx.recv() => a,
             };
             let Some((action, intended)) = next else { break };
@@ -284,14 +323,32 @@ impl LampTask {
                 self.counters.not_started.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            self.act(action, intended).await;
-        }
-        if !*stop.borrow() {
-            // The schedule ended normally: give round trips still in flight their time to come back.
-            for v in self.visits.values() {
-                if let Some(o) = v.owner.as_ref() {
-                    o.settle(self.targets.timeout).await;
+            // A second interrupt cuts an action short (an HTTP request can take up to the timeout).
+            tokio::select! {
+                _ = self.act(action, intended) => {}
+                _ = stop::now(&mut stop) => {
+                    self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+                    break;
                 }
+            }
+        }
+        self.wind_down(rx, stop).await;
+    }
+
+    /// After the last action: round trips in flight get their time to come back (the timeout at the run's end, the
+    /// grace when interrupted, nothing on a second interrupt); what is still unanswered then fails under its name.
+    async fn wind_down(&mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>, stop: watch::Receiver<Stop>) {
+        let state = *stop.borrow();
+        let (limit, why) = match state {
+            Stop::Running => (self.targets.timeout, "no answer before the run ended"),
+            Stop::Graceful => (self.targets.grace, NO_ANSWER_AT_STOP),
+            Stop::Now => (Duration::ZERO, NO_ANSWER_AT_STOP),
+        };
+        // One deadline for all of this lamp's pages.
+        let deadline = Instant::now() + limit;
+        for v in self.visits.values() {
+            if let Some(o) = v.owner.as_ref() {
+                o.settle(deadline.saturating_duration_since(Instant::now()), stop.clone()).await;
             }
         }
         // Interrupted: whatever is still queued never started.
@@ -305,27 +362,29 @@ impl LampTask {
         }
         for (_, v) in self.visits.drain() {
             if let Some(mut o) = v.owner {
-                o.fail_pending(&self.out, "no answer before the run ended");
+                o.fail_pending(&self.out, why);
                 o.close().await;
             }
             self.counters.active.fetch_sub(1, Ordering::Relaxed);
         }
+        let limit = if *stop.borrow() == Stop::Now { Duration::ZERO } else { limit };
         if let Some(handle) = self.revival.take() {
             if handle.is_finished() {
                 if let Ok(r) = handle.await {
-                    r.close(self.targets.timeout, "no acknowledgement before the run ended").await;
+                    r.close(limit, "no acknowledgement before the run ended").await;
                 }
             } else {
                 handle.abort();
             }
         }
         if let Some(r) = self.responder.take() {
-            r.close(self.targets.timeout, "no acknowledgement before the run ended").await;
+            r.close(limit, "no acknowledgement before the run ended").await;
         }
     }
 }
 
-/// Runs the schedule from `start` until it ends or `stop` turns true; returns once every lamp has finished.
+/// Runs the schedule from `start` to the run's end (`targets.end`: the lamps stay connected until then even when
+/// the schedule ends earlier) or until `stop`; returns once every lamp has finished.
 pub async fn run(
     schedule: impl Iterator<Item = Action>,
     lamps: Vec<LampId>,
@@ -333,19 +392,26 @@ pub async fn run(
     start: Instant,
     out: Samples,
     counters: Arc<Counters>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
 ) {
-    let grace = targets.timeout;
     let mut senders = Vec::with_capacity(lamps.len());
     let mut tasks = Vec::with_capacity(lamps.len());
-    let (lamp_stop_tx, lamp_stop) = watch::channel(false);
-    for id in lamps {
+    let n = lamps.len().max(1) as f64;
+    for (k, id) in lamps.into_iter().enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
-        let link = Link { options: targets.mqtt.clone(), topics, timeout: targets.timeout };
+        let link = Link {
+            options: targets.mqtt.clone(),
+            topics,
+            timeout: targets.timeout,
+            reconnect: targets.reconnect,
+            fleet: targets.fleet.clone(),
+        };
         let task = LampTask {
             id,
             link,
+            // Lamp k of n connects at k/n of the ramp-up.
+            ramp_delay: targets.ramp_up.mul_f64(k as f64 / n),
             targets: targets.clone(),
             out: out.clone(),
             counters: counters.clone(),
@@ -354,8 +420,9 @@ pub async fn run(
             responder: None,
             revival: None,
             closing: Vec::new(),
+            stop: stop.clone(),
         };
-        tasks.push(tokio::spawn(task.run(rx, lamp_stop.clone())));
+        tasks.push(tokio::spawn(task.run(rx)));
         senders.push(tx);
     }
     let mut interrupted = false;
@@ -363,11 +430,10 @@ pub async fn run(
         let intended = start + action.at;
         tokio::select! {
             biased;
-            _ = stop.changed() => { interrupted = true; }
+            _ = stop::requested(&mut stop) => { interrupted = true; }
             _ = tokio::time::sleep_until(intended) => {}
         }
-        if interrupted || *stop.borrow() {
-            interrupted = true;
+        if interrupted {
             break;
         }
         if let Some(tx) = senders.get(action.lamp as usize) {
@@ -375,27 +441,19 @@ pub async fn run(
             let _ = tx.send((action, intended));
         }
     }
-    drop(senders);
-    if interrupted {
-        let _ = lamp_stop_tx.send(true);
-    } else {
-        // The schedule is done: lamps finish what they were given; round trips get `grace` to come back.
-        let wait = async {
-            for t in tasks.iter_mut() {
-                if !t.is_finished() {
-                    let _ = t.await;
-                }
-            }
-        };
+    if !interrupted {
+        // The schedule is done (or held nothing): the lamps stay connected to the end of the run.
         tokio::select! {
-            _ = wait => {}
-            _ = stop.changed() => {}
+            _ = stop::requested(&mut stop) => {}
+            _ = tokio::time::sleep_until(targets.end) => {}
         }
-        let _ = lamp_stop_tx.send(true);
     }
-    for t in tasks {
-        if !t.is_finished() {
-            let _ = tokio::time::timeout(grace + Duration::from_secs(1), t).await;
+    // Lamps finish what they were given (round trips get their time to come back), or stop on `stop`.
+    drop(senders);
+    let deadline = Instant::now() + targets.grace + targets.timeout + Duration::from_secs(2);
+    for mut t in tasks {
+        if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+            t.abort();
         }
     }
 }

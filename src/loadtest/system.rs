@@ -70,16 +70,6 @@ pub fn cpu_percent(a: &CpuTimes, b: &CpuTimes) -> [f64; 6] {
     ]
 }
 
-/// /proc/meminfo as kB values by key.
-pub fn meminfo(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|l| {
-            let (k, rest) = l.split_once(':')?;
-            Some((k.trim().to_string(), rest.split_whitespace().next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 /// The sar -r columns from meminfo (kB).
 pub fn mem_row(m: &BTreeMap<String, u64>) -> [f64; 11] {
     let g = |k: &str| m.get(k).copied().unwrap_or(0) as f64;
@@ -183,7 +173,7 @@ impl Sampler {
         let cpu_now = CpuTimes::parse(&proc_read("/proc/stat")).unwrap_or_default();
         let cpu = self.cpu.map_or([0.0; 6], |prev| cpu_percent(&prev, &cpu_now));
         self.cpu = Some(cpu_now);
-        let mem = mem_row(&meminfo(&proc_read("/proc/meminfo")));
+        let mem = mem_row(&crate::host::meminfo(&proc_read("/proc/meminfo")));
         let now = self.counters();
         let nets =
             now.iter().map(|(name, c)| (name.clone(), net_rates(self.net.get(name).unwrap_or(c), c, secs))).collect();
@@ -279,7 +269,7 @@ mod tests {
 
     #[test]
     fn memory_columns_from_meminfo() {
-        let m = meminfo("MemTotal: 1000 kB\nMemFree: 200 kB\nMemAvailable: 500 kB\nBuffers: 50 kB\nCached: 100 kB\nSReclaimable: 50 kB\nCommitted_AS: 300 kB\nSwapTotal: 0 kB\nActive: 10 kB\nInactive: 20 kB\nDirty: 3 kB\n");
+        let m = crate::host::meminfo("MemTotal: 1000 kB\nMemFree: 200 kB\nMemAvailable: 500 kB\nBuffers: 50 kB\nCached: 100 kB\nSReclaimable: 50 kB\nCommitted_AS: 300 kB\nSwapTotal: 0 kB\nActive: 10 kB\nInactive: 20 kB\nDirty: 3 kB\n");
         let r = mem_row(&m);
         assert_eq!(r, [200.0, 500.0, 600.0, 60.0, 50.0, 150.0, 300.0, 30.0, 10.0, 20.0, 3.0]);
     }

@@ -26,6 +26,9 @@ use time::macros::format_description;
 use super::stats::{per_sec, OpStats};
 use super::{csv_field, ms, ms_f, IntervalReport, Totals};
 
+/// The file prefix of every Locust file a run writes (`lampi_stats.csv`, ...), as Locust's `--csv=lampi` would.
+pub const PREFIX: &str = "lampi";
+
 /// `_stats.csv` header, pinned.
 pub const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
 Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,\

@@ -36,9 +36,11 @@
 //! row in every interval, with count 0 and empty latency fields when idle, so a plot shows a drop to zero rather than
 //! a gap. (The hlog, being a histogram stream, simply has no line for an idle interval.)
 
+pub mod connections;
 pub mod hlog;
 pub mod locust;
 pub mod merge;
+pub mod outage;
 pub mod recorder;
 pub mod sadf;
 pub mod stats;

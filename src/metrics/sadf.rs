@@ -100,7 +100,7 @@ fn distribution(line: &mut String, h: &Histogram<u64>) {
     }
 }
 
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     s.replace([';', '\n', '\r'], "_")
 }
 

@@ -178,7 +178,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<(Fleet, String), Error
 /// Writes the fleet folder (see the module docs) and returns the summary text.
 pub fn write(fleet: &Fleet, dirs: &[PathBuf], out: &Path) -> Result<String, Error> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let prefix = crate::loadtest::output::LOCUST_PREFIX;
+    let prefix = crate::metrics::locust::PREFIX;
     let (history_name, stats_name, failures_name) =
         (format!("{prefix}_stats_history.csv"), format!("{prefix}_stats.csv"), format!("{prefix}_failures.csv"));
     // Writers into memory cannot fail on I/O; an error here (a timestamp out of range) names the file anyway.

@@ -72,7 +72,7 @@ pub fn free_bytes(path: &Path) -> Result<u64, String> {
 }
 
 fn memory() -> Option<(u64, u64)> {
-    let m = crate::loadtest::system::meminfo(&fs::read_to_string("/proc/meminfo").ok()?);
+    let m = crate::host::meminfo(&fs::read_to_string("/proc/meminfo").ok()?);
     Some((*m.get("MemAvailable")? * 1024, *m.get("MemTotal")? * 1024))
 }
 

@@ -16,7 +16,6 @@ use tokio::time::Instant;
 use super::broker::{self, Conn};
 use super::{ms, Ctx, Verdict, CLIENT_ID};
 use crate::lamp::{codec, Command, State};
-use crate::loadtest::vlamp;
 use crate::mqtt::Topics;
 
 /// The lamp's topics under this config.
@@ -73,7 +72,7 @@ pub async fn round_trip(conn: &mut Conn, topics: &Topics, cmd: &Command) -> Resu
     conn.publish(&topics.set_config, codec::encode_command(cmd)).await?;
     conn.wait_for(|m| {
         m.topic == topics.changed
-            && codec::parse_state(&m.payload).is_ok_and(|(state, client)| vlamp::answers(cmd, &state, &client))
+            && codec::parse_state(&m.payload).is_ok_and(|(state, client)| crate::lamp::answers(cmd, &state, &client))
     })
     .await?;
     Ok(t0.elapsed())

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::support::django::{DjangoSite, SiteOptions};
 use crate::support::lamp::{run_cli, BIN};
+use crate::support::loadrun::pages_profile;
 use crate::support::{poll_until, Mosquitto};
 
 const SMOKE: &str = include_str!("../../config/profiles/smoke.toml");
@@ -18,21 +19,6 @@ fn steady_profile(dir: &Path) -> PathBuf {
     let text = SMOKE.replace("per_hour = 180", "per_hour = 0");
     assert_ne!(text, SMOKE, "smoke.toml's churn line changed; update this test");
     let p = dir.join("steady.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Web sessions only, one page view every ~0.1 s, no controls: a steady stream of HTTP requests.
-fn pages_profile(dir: &Path) -> PathBuf {
-    let start = SMOKE.find("[chain.web]").unwrap();
-    let end = SMOKE.find("[chain.app]").unwrap();
-    let web = "[chain.web]\nstart = { login = 1 }\nlogin = { list = 1 }\nlist = { detail = 1 }\ndetail = { list = 0.98, end = 0.02 }\n\n";
-    let text = format!("{}{}{}", &SMOKE[..start], web, &SMOKE[end..])
-        .replace("web = 0.5\napp = 0.25\nlamp_ui = 0.25", "web = 1\napp = 0\nlamp_ui = 0")
-        .replace("page = { p0 = 0.05, p50 = 0.2, p100 = 0.5 }", "page = { p0 = 0.09, p50 = 0.1, p100 = 0.11 }")
-        .replace("max_actions = 20", "max_actions = 400")
-        .replace("per_hour = 180", "per_hour = 0");
-    let p = dir.join("pages.toml");
     std::fs::write(&p, text).unwrap();
     p
 }

@@ -7,6 +7,7 @@ mod cli_config;
 mod fleet;
 mod homeassistant;
 mod loadtest;
+mod loadtest_outage;
 mod loadtest_profile;
 mod loadtest_replay;
 mod profile_cli;

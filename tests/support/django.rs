@@ -49,6 +49,9 @@ pub struct DjangoSite {
     child: Option<Child>,
     port: u16,
     log_path: PathBuf,
+    python: PathBuf,
+    db_path: PathBuf,
+    opts: SiteOptions,
     /// The log went into a panic message already; Drop need not print it again.
     log_shown: bool,
     // Last field: dropped after the server is stopped.
@@ -87,83 +90,101 @@ impl DjangoSite {
         let log_path = dir.path().join("site.log");
         let db_path = dir.path().join("db.sqlite3");
         File::create(&log_path).expect("create site log");
-
-        let command = |args: &[&str]| {
-            let mut cmd = Command::new(&python);
-            cmd.args(args)
-                .current_dir(site_dir())
-                .env_remove("LAMPI_SITE_CSRF_USE_SESSIONS")
-                .env_remove("LAMPI_SITE_STALL")
-                .env_remove("LAMPI_SITE_DELAY")
-                .env_remove("LAMPI_SITE_SLOW")
-                .env("LAMPI_SITE_DB", &db_path)
-                .env("DJANGO_SETTINGS_MODULE", "lampi_site.settings")
-                .env("PYTHONDONTWRITEBYTECODE", "1")
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null());
-            if opts.csrf_use_sessions {
-                cmd.env("LAMPI_SITE_CSRF_USE_SESSIONS", "1");
-            }
-            if let Some((nth, secs)) = opts.stall {
-                cmd.env("LAMPI_SITE_STALL", format!("{nth}:{secs}"));
-            }
-            if let Some(secs) = opts.delay {
-                cmd.env("LAMPI_SITE_DELAY", secs.to_string());
-            }
-            if let Some(secs) = opts.slow_per_concurrent {
-                cmd.env("LAMPI_SITE_SLOW", secs.to_string());
-            }
-            cmd
-        };
-        let append_log = || OpenOptions::new().append(true).open(&log_path).expect("open site log");
-        let read_log = || String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
-
+        let mut site =
+            DjangoSite { child: None, port: 0, log_path, python, db_path, opts, log_shown: false, _dir: dir };
         // Setup steps: synchronous, output into the log.
-        let count = opts.users.to_string();
+        let count = site.opts.users.to_string();
         for args in [
             &["manage.py", "migrate", "--noinput", "-v", "0"][..],
             &["manage.py", "create_lampi_users", "--count", &count][..],
         ] {
-            let status = command(args)
-                .stdout(append_log())
-                .stderr(append_log())
+            let status = site
+                .command(args)
+                .stdout(site.append_log())
+                .stderr(site.append_log())
                 .status()
-                .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", python.display()));
+                .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", site.python.display()));
             if !status.success() {
-                panic!("`python {}` failed ({status}); log:\n{}", args.join(" "), read_log());
+                panic!("`python {}` failed ({status}); log:\n{}", args.join(" "), site.log());
             }
         }
-
-        let site = site_dir();
-        let child = command(&[
-            "-m",
-            "gunicorn",
-            "--chdir",
-            site.to_str().expect("site dir is UTF-8"),
-            "--bind",
-            "127.0.0.1:0", // the kernel picks a free port; learnt from the log
-            "--workers",
-            "1",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "8",
-            "--no-control-socket",
-            "--error-logfile",
-            "-",
-            "lampi_site.wsgi:application",
-        ])
-        .stdout(append_log())
-        .stderr(append_log())
-        .process_group(0) // its own group, so stop() ends master and worker at once
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting gunicorn with {}: {e}", python.display()));
-
-        let mut site = DjangoSite { child: Some(child), port: 0, log_path, log_shown: false, _dir: dir };
-        let deadline = Instant::now() + START_DEADLINE;
-        site.port = site.wait_for_port(deadline);
-        site.wait_until_ready(deadline);
+        site.serve("127.0.0.1:0"); // the kernel picks a free port; learnt from the log
         site
+    }
+
+    /// Starts gunicorn again on the same port, with the same database (sessions and users survive), after
+    /// [`DjangoSite::stop`]; waits until it serves the login form.
+    pub fn restart(&mut self) {
+        self.stop();
+        let bind = format!("127.0.0.1:{}", self.port);
+        self.serve(&bind);
+    }
+
+    /// A Python command in the site directory, with the site's environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.python);
+        cmd.args(args)
+            .current_dir(site_dir())
+            .env_remove("LAMPI_SITE_CSRF_USE_SESSIONS")
+            .env_remove("LAMPI_SITE_STALL")
+            .env_remove("LAMPI_SITE_DELAY")
+            .env_remove("LAMPI_SITE_SLOW")
+            .env("LAMPI_SITE_DB", &self.db_path)
+            .env("DJANGO_SETTINGS_MODULE", "lampi_site.settings")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null());
+        if self.opts.csrf_use_sessions {
+            cmd.env("LAMPI_SITE_CSRF_USE_SESSIONS", "1");
+        }
+        if let Some((nth, secs)) = self.opts.stall {
+            cmd.env("LAMPI_SITE_STALL", format!("{nth}:{secs}"));
+        }
+        if let Some(secs) = self.opts.delay {
+            cmd.env("LAMPI_SITE_DELAY", secs.to_string());
+        }
+        if let Some(secs) = self.opts.slow_per_concurrent {
+            cmd.env("LAMPI_SITE_SLOW", secs.to_string());
+        }
+        cmd
+    }
+
+    fn append_log(&self) -> File {
+        OpenOptions::new().append(true).open(&self.log_path).expect("open site log")
+    }
+
+    /// Starts gunicorn bound to `bind` and waits until it answers (its port is learnt from its log).
+    fn serve(&mut self, bind: &str) {
+        let site = site_dir();
+        let skip = self.log().len(); // a restart's "Listening at" line comes after the first one
+        let child = self
+            .command(&[
+                "-m",
+                "gunicorn",
+                "--chdir",
+                site.to_str().expect("site dir is UTF-8"),
+                "--bind",
+                bind,
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--no-control-socket",
+                "--error-logfile",
+                "-",
+                "lampi_site.wsgi:application",
+            ])
+            .stdout(self.append_log())
+            .stderr(self.append_log())
+            .process_group(0) // its own group, so stop() ends master and worker at once
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting gunicorn with {}: {e}", self.python.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        self.port = self.wait_for_port(deadline, skip);
+        self.wait_until_ready(deadline);
     }
 
     pub fn base_url(&self) -> String {
@@ -192,8 +213,8 @@ impl DjangoSite {
         unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
         let _ = child.kill();
         let _ = child.wait();
-        if self.port != 0 {
-            super::mosquitto::wait_refused(self.port, "the stopped Django site");
+        if self.port != 0 && !thread::panicking() {
+            super::wait_refused(self.port);
         }
     }
 
@@ -211,10 +232,11 @@ impl DjangoSite {
         }
     }
 
-    /// Polls the log for gunicorn's "Listening at: http://127.0.0.1:PORT" line.
-    fn wait_for_port(&mut self, deadline: Instant) -> u16 {
+    /// Polls the log (from byte `skip` on) for gunicorn's "Listening at: http://127.0.0.1:PORT" line.
+    fn wait_for_port(&mut self, deadline: Instant, skip: usize) -> u16 {
         loop {
             let log = self.log();
+            let log = log.get(skip..).unwrap_or_default();
             if let Some(at) = log.find(LISTENING) {
                 let digits: String = log[at + LISTENING.len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
                 match digits.parse::<u16>() {

@@ -9,7 +9,7 @@ pub mod mosquitto;
 pub mod probe;
 
 pub use lamp::Lamp;
-pub use mosquitto::Mosquitto;
+pub use mosquitto::{wait_refused, Mosquitto};
 pub use probe::Probe;
 
 /// Waits until `ready()` holds, checking every few milliseconds, for at most `within`; panics naming `what`.

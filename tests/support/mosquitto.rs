@@ -20,21 +20,6 @@ fn free_port() -> u16 {
 }
 
 /// One MQTT 3.1.1 CONNECT -> CONNACK exchange; true when the broker accepted.
-/// Waits (at most 10 s, else panics) until a stopped server's port refuses connections. A killed server's children
-/// may hold the listening socket for a moment (gunicorn's workers share it): until the kernel closes it, a client
-/// sees a reset or an EOF, not "refused", and a test that means "the server is down" must not start in that window.
-pub fn wait_refused(port: u16, what: &str) {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
-            other => assert!(Instant::now() < deadline, "{what} on port {port} still not refusing: {other:?}"),
-        }
-        std::thread::sleep(Duration::from_millis(2)); // polling interval while the kernel closes the port
-    }
-}
-
 pub fn handshake(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else {
         return false;
@@ -124,11 +109,14 @@ impl Mosquitto {
         }
     }
 
+    /// Kills the broker and waits until its port refuses connections.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
-            wait_refused(self.port, "the stopped mosquitto");
+            if !std::thread::panicking() {
+                wait_refused(self.port);
+            }
         }
     }
 
@@ -136,6 +124,23 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+}
+
+/// Waits until nothing listens on 127.0.0.1:`port` any more (a killed server's port refuses connections), so a test
+/// that stopped a server knows the outage has begun. Panics after 10 s.
+pub fn wait_refused(port: u16) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => assert!(
+                Instant::now() < deadline,
+                "port {port} still accepts connections 10 s after its server was stopped"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(5)); // polling interval while the server's sockets close
     }
 }
 
