@@ -258,7 +258,7 @@ pub fn selftest(config: Option<&Path>, request: selftest::Request) -> ExitCode {
 
 /// `lampi-agent report merge`: read every run, merge, write the fleet folder, print its summary.
 pub fn report_merge(runs: &[std::path::PathBuf], out: &Path) -> ExitCode {
-    match crate::report::merge::merge_dirs(runs, out) {
+    match crate::rundir::merge::merge_dirs(runs, out) {
         Ok((_, text)) => {
             print!("{text}");
             println!("merged {} run(s) into {}", runs.len(), out.display());

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod profile;
 pub mod report;
+pub mod rundir;
 pub mod schedule;
 pub mod selftest;
 pub mod slo;

@@ -97,13 +97,13 @@ fn step_options(opts: &Options, plan: &Plan, load: Load, n: usize, dir: &Path) -
 
 /// A step's figures from its folder: verdicts and percentiles over the intervals after the settle.
 fn judge(dir: &Path, opts: &Options, plan: &Plan, load: Load) -> anyhow::Result<Figures> {
-    let run = crate::report::run::read_run(dir)?;
+    let run = crate::rundir::read::read_run(dir)?;
     let first = run.slots.iter().next().map_or(0, |(end, s)| end - s.length as i64);
     let last = run.slots.keys().next_back().copied().unwrap_or(first);
     let settled = first + plan.settle.as_secs_f64().ceil() as i64;
     let judged: Vec<_> =
         run.slots.iter().filter(|(end, s)| **end - s.length as i64 >= settled).map(|(_, s)| s).collect();
-    let ops = crate::report::merge::ops_of(judged);
+    let ops = crate::rundir::merge::ops_of(judged);
     let all = aggregate(ops.iter().map(|(_, s)| s));
     let q = |q: f64| (!all.latency.is_empty()).then(|| all.latency.value_at_quantile(q) as f64 / 1000.0);
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json"))?)?;
@@ -133,7 +133,7 @@ fn write_results(
     reason: Reason,
 ) -> anyhow::Result<String> {
     let out = &opts.out;
-    let (fleet, merged) = crate::report::merge::merge_dirs(dirs, out).context("merging the steps into one timeline")?;
+    let (fleet, merged) = crate::rundir::merge::merge_dirs(dirs, out).context("merging the steps into one timeline")?;
     let _ = std::fs::remove_file(out.join("lamps.csv")); // the steps are not lamps
     std::fs::write(out.join("steps.csv"), steps_csv(steps))?;
     let cap = capacity(steps);

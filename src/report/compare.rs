@@ -12,11 +12,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::dist;
 use super::draw::{html, svg, Chart};
-use super::merge::ops_of;
-use super::run::{read_run, Run};
-use super::{dist, Error};
 use crate::metrics::{Op, OpStats};
+use crate::rundir::merge::ops_of;
+use crate::rundir::read::{read_run, Run};
+use crate::rundir::Error;
 
 /// The page's name in RUN_B when `--out` is not given.
 pub const DEFAULT_FILE: &str = "compare.html";

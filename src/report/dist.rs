@@ -8,11 +8,11 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::draw::{percentile_x, Chart, XAxis};
-use super::run::op_of_tag;
-use super::{read, Error};
 use crate::metrics::hlog::{self, SERVICE_PREFIX};
 use crate::metrics::stats::{add_histogram, histogram};
 use crate::metrics::Op;
+use crate::rundir::read::op_of_tag;
+use crate::rundir::{read, Error};
 
 /// One operation's whole-run histograms: corrected latency and raw service time (µs).
 #[derive(Debug, Clone)]

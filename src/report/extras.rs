@@ -8,10 +8,10 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::csv::{sadf_blocks, sadf_time, split_csv_line};
 use super::draw::{Band, Chart};
 use super::plot::BadLine;
 use crate::metrics::Op;
+use crate::rundir::csv::{sadf_blocks, sadf_time, split_csv_line};
 use crate::slo::Slo;
 
 fn rfc3339(v: &Value) -> Option<f64> {
@@ -258,7 +258,7 @@ mod tests {
         let text = format!(
             "{}\nrun-a,a,MQTT,roundtrip,5,0,0.00,1.0,3.0,4.0,2.0,0.5\nrun-b,b,MQTT,roundtrip,5,0,0.00,1.0,9.0,9.5,2.0,1.5\n\
              run-a,a,,Aggregated,5,0,0.00,1.0,3.0,4.0,2.0,0.5\n(fleet),fleet,,Aggregated,10,0,0.00,1.0,6.0,9.5,2.0,1.00\n",
-            crate::report::merge::LAMPS_HEADER
+            crate::rundir::merge::LAMPS_HEADER
         );
         let c = lamps(&text).unwrap().unwrap();
         assert_eq!(c.series[0].name, "MQTT roundtrip");

@@ -14,8 +14,8 @@
 
 use std::path::Path;
 
-use super::csv::{sadf_blocks, sadf_time, Block};
-use super::{read_text, Error};
+use crate::rundir::csv::{sadf_blocks, sadf_time, Block};
+use crate::rundir::{read_text, Error};
 
 /// The page's name in the run folder when `--out` is not given.
 pub const DEFAULT_FILE: &str = "report.html";

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::run::{op_of_tag, read_run, Run, Slot};
+use super::read::{op_of_tag, read_run, Run, Slot};
 use super::{csv, read_text, Error};
 use crate::metrics::hlog::{self, LATE_PREFIX, SERVICE_PREFIX};
 use crate::metrics::stats::{add_histogram, histogram};
