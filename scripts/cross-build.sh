@@ -6,7 +6,7 @@
 #
 #   aarch64  aarch64-unknown-linux-musl      Pi 3/4/5 (and Zero 2) on 64-bit Pi OS
 #   armv6    arm-unknown-linux-musleabihf    every 32-bit Pi OS: Pi Zero / Zero W / 1 (ARM1176) and Pi 2/3/4
-#   armv7    armv7-unknown-linux-musleabihf  Pi 2/3/4 on 32-bit Pi OS only; not shipped (scripts/bench-armv7.sh
+#   armv7    armv7-unknown-linux-musleabihf  Pi 2/3/4 on 32-bit Pi OS only; not shipped (benches/armv6-vs-armv7.sh
 #            measures it against the armv6 binary; README, Fleet)
 #
 # How (DESIGN section 7): static musl binaries linked by zig through cargo-zigbuild. The compiler is Debian's
