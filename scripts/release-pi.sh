@@ -5,8 +5,9 @@
 # scripts/cross-build.sh; LAMPI_RELEASE_TARGETS overrides the list (e.g. "aarch64 armv6 armv7"). Copies each binary
 # that passes scripts/cross-check.sh to OUT_DIR/lampi-agent-<target>, the names deploy/ansible expects in
 # lampi_binary_dir, and fails if any target fails to build or to pass. The build column is the wall time of
-# scripts/cross-build.sh (cached under $HOME/.cache/lampi-agent and ~/.cache/zig: cold about 4-8 min a target on 2
-# cores, seconds when nothing changed); "static" and the CPU architecture come from readelf (scripts/elf-facts.sh).
+# scripts/cross-build.sh (cached under $HOME/.cache/lampi-agent and ~/.cache/zig: cold, 2-4 min a target alone on
+# 2 cores and 13-15 min measured while other builds loaded them; seconds when nothing changed); "static", "stripped"
+# and the CPU architecture come from readelf (scripts/elf-facts.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${1:-$HOME/.cache/lampi-agent/dist}"
