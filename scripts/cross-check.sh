@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # Smoke-test a Pi build of lampi-agent under qemu-user-static on this machine:
-#   scripts/cross-check.sh aarch64|armv7|armv6 [BIN]     (BIN defaults to what scripts/cross-build.sh prints)
-# Runs `--version`, `config check` and `selftest --only config,identity,led,broker,disk --json` against a mosquitto
-# started on a free loopback port, and fails unless each exits 0 (selftest: and reports ok).
-# aarch64 runs as `qemu-aarch64-static BIN` (no -L: the binary's own loader from libc6:arm64 is used; -L
-# /usr/aarch64-linux-gnu mixes two glibc builds and hangs at the first thread). The 32-bit builds use the armhf
-# cross runtime: `qemu-arm-static -L /usr/arm-linux-gnueabihf`, with `-cpu arm1176` (the Pi Zero's CPU) for armv6.
+#   scripts/cross-check.sh aarch64|armv6|armv7 [BIN]     (BIN defaults to what scripts/cross-build.sh prints)
+# Prints what readelf says of BIN (scripts/elf-facts.sh: statically linked, CPU architecture; fails otherwise), then,
+# on each emulated CPU of the target, runs `--version`, `config check` and
+# `selftest --only config,identity,led,broker,disk --json` against a mosquitto started on a free loopback port, and
+# fails unless each exits 0 (selftest: and reports ok). The builds are static, so qemu needs no -L sysroot.
+# CPUs (LAMPI_QEMU_CPUS overrides, space-separated):
+#   aarch64  cortex-a53              (Pi 3 / Zero 2 W, the oldest 64-bit Pi CPU)
+#   armv6    arm1176 cortex-a7       (Pi Zero / 1, then Pi 2: the one ARMv6 binary serves every 32-bit Pi OS)
+#   armv7    cortex-a7
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-arch="${1:?usage: cross-check.sh aarch64|armv7|armv6 [BIN]}"
-bin="${2:-$(bash scripts/cross-build.sh "$arch")}"
+arch="${1:?usage: cross-check.sh aarch64|armv6|armv7 [BIN]}"
 case "$arch" in
-    aarch64) qemu=(qemu-aarch64-static) ;;
-    armv7) qemu=(qemu-arm-static -L /usr/arm-linux-gnueabihf) ;;
-    armv6) qemu=(qemu-arm-static -cpu arm1176 -L /usr/arm-linux-gnueabihf) ;;
-    *) echo "cross-check: unknown target $arch" >&2; exit 2 ;;
+    aarch64) qemu=qemu-aarch64-static cpus="cortex-a53" ;;
+    armv6) qemu=qemu-arm-static cpus="arm1176 cortex-a7" ;;
+    armv7) qemu=qemu-arm-static cpus="cortex-a7" ;;
+    *) echo "cross-check: unknown target $arch (aarch64, armv6 or armv7)" >&2; exit 2 ;;
 esac
+read -ra cpus <<<"${LAMPI_QEMU_CPUS:-$cpus}"
+bin="${2:-$(bash scripts/cross-build.sh "$arch")}"
+echo "cross-check: $arch $(bash scripts/elf-facts.sh "$arch" "$bin")"
+
 need=()
-command -v "${qemu[0]}" >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v "$qemu" >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || need+=(mosquitto)
 if ((${#need[@]})); then
     sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
@@ -60,23 +66,32 @@ EOF
 mkdir -p "$work/state"
 
 run() {
-    echo "+ ${qemu[*]} $(basename "$bin") $*" >&2
-    "${qemu[@]}" "$bin" "$@"
+    echo "+ $qemu -cpu $cpu $(basename "$bin") $*" >&2
+    "$qemu" -cpu "$cpu" "$bin" "$@"
 }
-start=$(date +%s.%N)
-run --version
-run config check "$work/lampi.toml" > "$work/config-check.txt"
-head -1 "$work/config-check.txt"
-run selftest --config "$work/lampi.toml" --only config,identity,led,broker,disk --json --timeout 20s > "$work/selftest.json" || {
-    cat "$work/selftest.json" >&2
-    echo "cross-check: selftest failed under qemu ($arch)" >&2
-    exit 1
-}
-python3 - "$work/selftest.json" <<'EOF'
+# The three runs on one emulated CPU ($cpu); exits the script on the first failure.
+check_on() {
+    local start
+    start=$(date +%s.%N)
+    run --version
+    run config check "$work/lampi.toml" > "$work/config-check.txt"
+    head -1 "$work/config-check.txt"
+    run selftest --config "$work/lampi.toml" --only config,identity,led,broker,disk --json --timeout 20s \
+        > "$work/selftest.json" || {
+        cat "$work/selftest.json" >&2
+        echo "cross-check: selftest failed under qemu ($arch, -cpu $cpu)" >&2
+        exit 1
+    }
+    python3 - "$work/selftest.json" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
 for c in report["checks"]:
     print(f'  {c["name"]:<9} {c["status"]:<5} {c["detail"]}')
 assert report["ok"], "selftest reported not ok"
 EOF
-echo "cross-check: $arch OK under qemu in $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s ($(stat -c %s "$bin") bytes stripped)"
+    echo "cross-check: $arch OK under $qemu -cpu $cpu in $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
+}
+for cpu in "${cpus[@]}"; do
+    check_on
+done
+echo "cross-check: $arch OK on ${cpus[*]} ($(stat -c %s "$bin") bytes stripped)"

@@ -6,8 +6,10 @@
 #   - ansible-playbook --syntax-check of every playbook in deploy/ansible (ansible-core is in the venv).
 #   - cargo test: unit tests and the integration tests (one binary) against real mosquitto and Django; they also
 #     run the Ansible role into a temporary prefix and loadtest.yml with two local lamps (tests/integration/fleet.rs).
-#   - scripts/cross-check.sh aarch64: a Pi build smoke-tested under qemu (LAMPI_TEST_CROSS=0 skips it). Its target
-#     directory is cached outside the work tree: about 7.5 min cold, 1-2 min after a change (README, Fleet).
+#   - scripts/cross-check.sh aarch64 and armv6: the two static Pi builds (zig, cargo-zigbuild and Debian's rustc-web,
+#     installed by scripts/cross-build.sh), each smoke-tested under qemu, armv6 on the Pi Zero's CPU (-cpu arm1176);
+#     LAMPI_TEST_CROSS=0 skips them. The target directory and zig's cache are outside the work tree
+#     (~/.cache/lampi-agent/static-target, ~/.cache/zig); each build prints the time it took (README, Fleet).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh run_mode`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,9 +38,10 @@ done
 rm -rf "$ansible_home"
 echo "test.sh: deploy/ansible playbooks pass --syntax-check" >&2
 
-# The Pi build, checked under qemu (the whole suite only, not when a test filter was given; LAMPI_TEST_CROSS=0 skips).
+# The Pi builds, checked under qemu (the whole suite only, not when a test filter was given; LAMPI_TEST_CROSS=0 skips).
 if [[ $# -eq 0 && "${LAMPI_TEST_CROSS:-1}" == 1 ]]; then
     bash scripts/cross-check.sh aarch64
+    bash scripts/cross-check.sh armv6
 fi
 
 # Last, so its summary closes the output: unit tests and the integration tests against real mosquitto and Django.

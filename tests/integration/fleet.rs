@@ -144,6 +144,30 @@ fn playbooks_pass_the_syntax_check() {
     }
 }
 
+/// The role's defaults pick the ARMv6 build for every 32-bit Pi (`uname -m` armv6l, armv7l, armv8l) and the 64-bit
+/// build for aarch64: the two binaries scripts/release-pi.sh writes.
+#[test]
+fn ansible_role_maps_each_pi_architecture_to_a_static_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let defaults = ansible_dir().join("roles/lampi_agent/defaults/main.yml");
+    let book = tmp.path().join("binaries.yml");
+    let text = format!(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_vars: {{file: \"{}\"}}\n    - ansible.builtin.debug: {{msg: \"binary for {{{{ item }}}}: {{{{ lampi_binaries[item] | basename }}}}\"}}\n      loop: [aarch64, armv6l, armv7l, armv8l]\n",
+        defaults.display()
+    );
+    std::fs::write(&book, text).unwrap();
+    let (ok, out) = playbook(tmp.path(), &["-i", "localhost,", "-c", "local", book.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    for (arch, bin) in [
+        ("aarch64", "lampi-agent-aarch64"),
+        ("armv6l", "lampi-agent-armv6"),
+        ("armv7l", "lampi-agent-armv6"),
+        ("armv8l", "lampi-agent-armv6"),
+    ] {
+        assert!(out.contains(&format!("\"binary for {arch}: {bin}\"")), "{arch} should get {bin}:\n{out}");
+    }
+}
+
 /// The inventory of the role test: one local lamp installed under `prefix`.
 fn role_inventory(tmp: &Path, prefix: &Path, broker_port: u16, url: &str) -> PathBuf {
     let inv = tmp.join("role-inventory.yml");
