@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
         --duration=*) DURATION=${1#*=}; shift ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS)" >&2; exit 64 ;;
     esac
 done
@@ -321,6 +321,7 @@ def cpu(key):
 def skip(key):
     return open(path(f"{key}.skip")).read().strip() if os.path.exists(path(f"{key}.skip")) else None
 rows = []  # (group, tool, work, ops, seconds, failures, cpu_s, note)
+drag_cpu = []  # lampi-agent's MQTT CPU per drag message (set_config or touchscreen change), its answers not counted
 def row(group, tool, work, key, fn):
     why = skip(key)
     if why is None:
@@ -346,6 +347,7 @@ def lampi_mqtt(key):
     f = pub.get("failures", 0) + chg.get("failures", 0) + rt.get("failures", 0)
     c, info = cpu(key)
     msgs = pub.get("count", 0) + chg.get("count", 0)
+    drag_cpu.append(c / max(msgs, 1))
     return n, r["elapsed_s"], f, c, (f"{sessions(key)} sessions; {msgs:,} drag messages ({c*1e6/max(msgs,1):,.1f} us CPU each), "
         f"{rt.get('count', 0):,} round trips timed, p99 {(rt.get('latency_ms') or {}).get('p99', 0):,.1f} ms")
 def locust(key, keep):
@@ -390,6 +392,11 @@ for g, tool, work, n, secs, f, c, note in rows:
     fail = f"{f:,} ({100 * f / max(n + f, 1):.1f} %)" if f else "0"
     print(f"| {tool} | {work} | {n:,} {'requests' if g == 'HTTP' else 'publishes'} | {n / secs:,.0f} {unit[g]} | {fail} | "
           f"{us:,.1f} us ({c:.2f} CPU-s) | {ratio} | {note} |")
+if drag_cpu:
+    peers = [(f"{t} ({w})", c / n) for g, t, w, n, secs, f, c, note in rows if g == "MQTT" and n and not t.startswith("lampi")]
+    print()
+    print(f"Counting only the drag messages (not the responders' answers), lampi-agent's MQTT CPU per message is {drag_cpu[0] * 1e6:,.1f} us: "
+          + "; ".join(f"{drag_cpu[0] / p:.2f} x {name}" for name, p in peers))
 print()
 print("CPU = user + system of the generator process and its descendants over its whole life (start-up and connects included);")
 print("ratio < 1: lampi-agent spends less CPU per operation than that peer. lampi-agent MQTT operations = its publishes")
