@@ -17,8 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LAMPS=${1:-4000}; RATE=${2:-4}; DURATION=${3:-60s}
 export PATH="$PATH:/usr/sbin"
 PY=${LAMPI_TEST_PYTHON:-${LAMPI_TEST_VENV:-$HOME/.cache/lampi-agent/venv}/bin/python}
-cargo build --release --no-default-features --features gpio -q
-BIN=$PWD/target/release/lampi-agent
+cargo build --locked --release --no-default-features --features gpio -q
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/lampi-agent  # where cargo just built it
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# Benchmark: `lampi-agent loadtest` side by side with its peers (issue 11), in one invocation, against ONE Django
+# test site (gunicorn) and ONE mosquitto (set_tcp_nodelay true), both on free 127.0.0.1 ports. Not a test: it
+# prints figures, every derived one computed here.
+#
+#   bash benches/peers.sh [--duration SECONDS]          default 20 s per workload (or PEERS_DURATION=SECONDS)
+#
+# Workloads (each ~DURATION, one after the other, same site and broker):
+#   HTTP  lampi-agent loadtest  ~50 web sessions: login (CSRF form), then /, /lampi/, /lampi/device/<id> at
+#                               100:80:75, think 0.5-1.5 s (a profile written into the temp dir)
+#         Locust FastHttpUser   the same funnel, 50 users, headless, --csv (locustfile written into the temp dir)
+#         wrk                   GET /login/, 20 connections, 2 threads
+#   MQTT  lampi-agent loadtest  1000 virtual lamps, app + touchscreen drags of 10 QoS 1 messages, 1-2 s apart,
+#                               internal responders (every set_config answered and its round trip timed)
+#         Locust MqttUser       locust.contrib.mqtt (shipped by Locust 2.47, extra `mqtt` = paho-mqtt): 1000 users,
+#                               bursts of 10 QoS 1 publishes 1-2 s apart
+#         mosquitto_pub         20,000 set_config lines over one connection (-l), QoS 1 and QoS 0; the count is what
+#                               a subscriber received
+# CPU per operation = user+system CPU of the generator process and all its descendants (getrusage of the reaped
+# children, measured by a wrapper) / the operations it completed, from the tool's own output (summary.json,
+# Locust's _stats.csv, wrk's "requests in", the subscriber's count for mosquitto_pub).
+#
+# Sets up its peers: Locust 2.47.0 (+ paho-mqtt) from PyPI into $PEERS_VENV (default ~/.cache/lampi-agent/bench-venv),
+# wrk and mosquitto-clients from Debian via apt-get when missing. Needs mosquitto and the test venv
+# (bash scripts/setup-test-venv.sh). Builds the release binary into $CARGO_TARGET_DIR (default
+# ~/.cache/lampi-agent/bench-target). Writes only into a temp dir (removed at exit) and those caches.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${PEERS_DURATION:-20}
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
+        --duration=*) DURATION=${1#*=}; shift ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS)" >&2; exit 64 ;;
+    esac
+done
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --duration '$DURATION' is not a whole number of seconds" >&2; exit 64; }
+export PATH="$PATH:/usr/sbin"
+PY=${LAMPI_TEST_PYTHON:-${LAMPI_TEST_VENV:-$HOME/.cache/lampi-agent/venv}/bin/python}
+VENV=${PEERS_VENV:-$HOME/.cache/lampi-agent/bench-venv}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lampi-agent/bench-target}
+LOCUST_VERSION=2.47.0
+HTTP_USERS=50 MQTT_LAMPS=1000 PUB_COUNT=20000
+
+work=$(mktemp -d -t lampi-peers.XXXXXX)
+cleanup() { local p; for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$work/res"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+note() { printf '%s\n' "$2" > "$work/res/$1.skip"; echo "peers.sh: $1: $2" >&2; }  # why a row has no figure
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); $(date -u +%FT%TZ)"
+
+# --- peers: install what is missing ---
+apt_missing=()
+command -v wrk >/dev/null || apt_missing+=(wrk)
+command -v mosquitto_pub >/dev/null || apt_missing+=(mosquitto-clients)
+if [[ ${#apt_missing[@]} -gt 0 ]]; then
+    echo "installing from Debian: ${apt_missing[*]}" >&2
+    sudo=; [[ $(id -u) -eq 0 ]] || sudo=sudo
+    { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${apt_missing[@]}"; } >"$work/apt.log" 2>&1 \
+        || { echo "apt-get install ${apt_missing[*]} failed:" >&2; tail -5 "$work/apt.log" >&2; }
+fi
+if ! "$VENV/bin/python" -c "import locust, paho.mqtt; assert locust.__version__ == '$LOCUST_VERSION'" 2>/dev/null; then
+    echo "installing locust[mqtt]==$LOCUST_VERSION into $VENV" >&2
+    { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "locust[mqtt]==$LOCUST_VERSION"; } >"$work/pip.log" 2>&1 \
+        || { echo "pip install locust failed:" >&2; tail -5 "$work/pip.log" >&2; }
+fi
+have_locust=1; "$VENV/bin/python" -c "import locust.contrib.mqtt" 2>/dev/null || have_locust=
+(cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
+BIN=$CARGO_TARGET_DIR/release/lampi-agent
+versions() {
+    echo "lampi-agent: $("$BIN" --version 2>&1 | head -1) (release, --no-default-features --features gpio)"
+    [[ -n $have_locust ]] && echo "locust: $("$VENV/bin/locust" --version 2>&1 | head -1); paho-mqtt $("$VENV/bin/python" -c 'import paho.mqtt; print(paho.mqtt.__version__)')"
+    command -v wrk >/dev/null && echo "wrk: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+    command -v mosquitto_pub >/dev/null && echo "mosquitto_pub: $(mosquitto_pub --help 2>&1 | sed -n 2p)"
+    echo "mosquitto: $(mosquitto -h 2>&1 | head -1)"
+}
+versions
+
+# Runs a generator, then writes its user/system CPU (it and every descendant it reaped), wall time and exit code.
+cat > "$work/cpu.py" <<'PY'
+import json, resource, subprocess, sys, time
+t0 = time.monotonic(); rc = subprocess.call(sys.argv[2:]); wall = time.monotonic() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+json.dump({"user": ru.ru_utime, "sys": ru.ru_stime, "wall": wall, "rc": rc}, open(sys.argv[1], "w"))
+PY
+cpu_run() { local key=$1; shift; python3 "$work/cpu.py" "$work/res/$key.cpu.json" "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+await_tcp() { # $1 port, $2 what: until it accepts, at most 20 s
+    for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+    echo "peers.sh: $2 on 127.0.0.1:$1 never accepted a connection" >&2; exit 1
+}
+
+# --- the one site and the one broker ---
+export LAMPI_SITE_DB=$work/site.sqlite3 PYTHONDONTWRITEBYTECODE=1
+"$PY" "$ROOT/tests/django_site/manage.py" migrate -v0
+"$PY" "$ROOT/tests/django_site/manage.py" create_lampi_users --count $((HTTP_USERS + 10)) >/dev/null
+hport=$(free_port)
+(cd "$ROOT/tests/django_site" && exec "$PY" -m gunicorn --bind "127.0.0.1:$hport" --workers 1 --worker-class gthread --threads 8 \
+    --no-control-socket lampi_site.wsgi:application) >"$work/gunicorn.log" 2>&1 &
+for _ in $(seq 400); do curl -sf -o /dev/null "http://127.0.0.1:$hport/login/" && break; sleep 0.05; done
+curl -sf -o /dev/null "http://127.0.0.1:$hport/login/" || { echo "peers.sh: the Django site never answered /login/" >&2; tail "$work/gunicorn.log" >&2; exit 1; }
+mport=$(free_port)
+{ printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_connections -1\n' "$mport"
+  printf 'max_queued_messages 10000\npersistence false\n'; [[ $(id -u) -eq 0 ]] && printf 'user root\n'; } > "$work/mosquitto.conf"
+mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+await_tcp "$mport" mosquitto
+echo "site http://127.0.0.1:$hport (gunicorn 1 worker x 8 threads, SQLite), broker 127.0.0.1:$mport (mosquitto, set_tcp_nodelay true)"
+
+# --- lampi-agent profiles: one session per lamp (on average) arriving in the first profile hour, which --speed 1800
+# makes 2 s of wall time; no arrivals after it; sessions end with probability 0.001 per step, so they last the run.
+profile() { # $1 file, $2 name, $3 share, $4 chains, $5 think, $6 drag
+    { printf 'name = "%s"\ndescription = "benches/peers.sh workload"\nwindow = [0, 24]\ntz_offset = "+00:00"\nmax_actions = 10000\n' "$2"
+      printf '[arrivals]\n0 = 1\n'; for h in $(seq 1 23); do printf '%s = 0\n' "$h"; done
+      printf '[share]\n%s\n%s\n[think]\n%s\n[drag]\n%s\n' "$3" "$4" "$5" "$6"
+      printf '[values]\nhue = { p0 = 0, p100 = 1 }\nsaturation = { p0 = 0, p100 = 1 }\nbrightness = { p0 = 0.1, p100 = 1 }\n'
+      printf '[churn]\nper_hour = 0\noffline = { p0 = 0.2, p100 = 1 }\n'; } > "$1"
+}
+drags='start = { hue = 0.5, brightness = 0.5 }
+hue = { hue = 0.5, brightness = 0.499, end = 0.001 }
+brightness = { hue = 0.5, brightness = 0.499, end = 0.001 }'
+owners="[chain.app]
+$drags
+[chain.lamp_ui]
+$drags"
+profile "$work/web.toml" peers-web 'web = 1
+app = 0
+lamp_ui = 0' "[chain.web]
+start = { login = 1 }
+login = { root = 0.392157, list = 0.313725, detail = 0.294118 }
+root = { root = 0.3918, list = 0.3134, detail = 0.2938, end = 0.001 }
+list = { root = 0.3918, list = 0.3134, detail = 0.2938, end = 0.001 }
+detail = { root = 0.3918, list = 0.3134, detail = 0.2938, end = 0.001 }
+$owners" 'page = { p0 = 0.5, p50 = 1.0, p100 = 1.5 }
+control = { p0 = 0.5, p50 = 1.0, p100 = 1.5 }' 'interval = "100ms"
+length = { p0 = 1, p100 = 1 }'
+profile "$work/mqtt.toml" peers-mqtt 'web = 0
+app = 0.5
+lamp_ui = 0.5' "[chain.web]
+start = { login = 1 }
+login = { list = 1 }
+list = { end = 1 }
+$owners" 'page = { p0 = 1, p50 = 1.5, p100 = 2 }
+control = { p0 = 1, p50 = 1.5, p100 = 2 }' 'interval = "10ms"
+length = { p0 = 10, p100 = 10 }'
+lampi() { # $1 key, $2 profile, $3 lamps, $4 seed, then extra flags; dry run first (the profile must be valid), then the run
+    local key=$1 prof=$2 n=$3 seed=$4; shift 4
+    local args=(loadtest --profile "$prof" --devices "$n" --duration "${DURATION}s" --speed 1800 --seed "$seed"
+        --broker "127.0.0.1:$mport" "$@")
+    "$BIN" -q "${args[@]}" --dry-run > "$work/res/$key.dry.txt"
+    cpu_run "$key" "$BIN" -q "${args[@]}" --out "$work/$key" >"$work/$key.log" 2>&1 || true
+    cp "$work/$key/summary.json" "$work/res/$key.summary.json" 2>/dev/null || { note "$key" "lampi-agent wrote no summary.json: $(tail -1 "$work/$key.log")"; }
+}
+
+# --- HTTP ---
+echo "running: lampi-agent HTTP funnel (${DURATION} s)" >&2
+lampi lampi_http "$work/web.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://127.0.0.1:$hport"
+
+cat > "$work/locust_http.py" <<'PY'
+# The funnel as a browser does it: GET the login form, POST it with its CSRF token (cookies kept per user), then the
+# three pages at 100:80:75 with 0.5-1.5 s think time. User i is user_{i:06} (password reversed), owning one lamp.
+import itertools, re, urllib.parse
+from locust import FastHttpUser, between, task
+
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+ids = itertools.count()
+
+
+class Funnel(FastHttpUser):
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self):
+        i = next(ids)
+        self.device = format(0x1E0000000000 + i, "x")
+        user = f"user_{i:06d}"
+        with self.client.get("/login/", name="/login/", catch_response=True) as r:
+            m = CSRF.search(r.text or "")
+            if not m:
+                r.failure("no csrfmiddlewaretoken in the login form")
+                return
+        body = urllib.parse.urlencode({"username": user, "password": user[::-1], "csrfmiddlewaretoken": m.group(1), "next": "/"})
+        with self.client.post("/login/", data=body, headers=FORM, name="/login/", allow_redirects=False, catch_response=True) as r:
+            if r.status_code != 302:
+                r.failure(f"login refused: HTTP {r.status_code}")
+
+    @task(100)
+    def home(self):
+        self.client.get("/", name="/")
+
+    @task(80)
+    def lamps(self):
+        self.client.get("/lampi/", name="/lampi/")
+
+    @task(75)
+    def lamp(self):
+        self.client.get(f"/lampi/device/{self.device}", name="/lampi/device/<id>")
+PY
+locust_run() { # $1 key, $2 locustfile, $3 users, $4 spawn rate, then extra flags
+    local key=$1 file=$2 users=$3 rate=$4; shift 4
+    echo "running: Locust $key (${DURATION} s)" >&2
+    cpu_run "$key" "$VENV/bin/locust" -f "$file" --headless -u "$users" -r "$rate" -t "${DURATION}s" --csv "$work/$key" \
+        --only-summary --loglevel WARNING --exit-code-on-error 0 --stop-timeout 2 "$@" >"$work/$key.log" 2>&1 || true
+    cp "$work/${key}_stats.csv" "$work/res/$key.stats.csv" 2>/dev/null || note "$key" "Locust wrote no _stats.csv: $(tail -1 "$work/$key.log")"
+}
+if [[ -n $have_locust ]]; then
+    locust_run locust_http "$work/locust_http.py" $HTTP_USERS $HTTP_USERS --host "http://127.0.0.1:$hport"
+else
+    note locust_http "Locust $LOCUST_VERSION with locust.contrib.mqtt is not importable from $VENV (pip install failed)"
+fi
+
+if command -v wrk >/dev/null; then
+    echo "running: wrk (${DURATION} s)" >&2
+    cpu_run wrk wrk -t2 -c20 "-d${DURATION}s" "http://127.0.0.1:$hport/login/" > "$work/res/wrk.txt" 2>&1 || true
+else
+    note wrk "wrk is not installed and apt-get install wrk failed"
+fi
+
+# --- MQTT ---
+echo "running: lampi-agent MQTT fleet (${DURATION} s)" >&2
+lampi lampi_mqtt "$work/mqtt.toml" $MQTT_LAMPS 11 --responder internal --no-preflight
+
+cat > "$work/locust_mqtt.py" <<PY
+# 1000 lamps' owners: each connects, then every 1-2 s sends a burst of 10 QoS 1 set_config publishes (a drag) to its
+# own lamp's topic; Locust's MqttClient times each publish to its PUBACK. Selector loop: more than 340 sockets.
+import itertools, json, random, time
+import gevent
+from locust import between, task
+from locust.contrib.mqtt import MqttClient, MqttUser
+
+ids = itertools.count()
+
+
+class OneName(MqttClient):
+    # One statistics row for all lamps' topics (Locust would keep one per topic: 1000 rows written every second).
+    def _generate_event_name(self, event_type, qos, topic):
+        return f"{event_type}:{qos}:devices/+/lamp/set_config"
+
+
+class Lamp(MqttUser):
+    host = "127.0.0.1"
+    port = $mport
+    client_cls = OneName
+    use_loop_selectors = True
+    wait_time = between(1, 2)
+
+    def on_start(self):
+        self.topic = "devices/%x/lamp/set_config" % (0x1E0000000000 + next(ids))
+        deadline = time.time() + 30
+        while not self.client.is_connected() and time.time() < deadline:
+            gevent.sleep(0.05)
+
+    @task
+    def drag(self):
+        for _ in range(10):
+            msg = {"color": {"h": round(random.random(), 2), "s": 1.0}, "client": self.client.client_id}
+            self.client.publish(self.topic, payload=json.dumps(msg), qos=1)
+PY
+if [[ -n $have_locust ]]; then
+    locust_run locust_mqtt "$work/locust_mqtt.py" $MQTT_LAMPS 500
+else
+    note locust_mqtt "Locust $LOCUST_VERSION with locust.contrib.mqtt is not importable from $VENV (pip install failed)"
+fi
+
+# mosquitto_pub: the lines are written first (not timed); a paho subscriber counts what the broker delivered.
+cat > "$work/count.py" <<'PY'
+# Counts the messages the broker forwards on one topic: prints "subscribed" once its SUBACK came, then the count,
+# when all arrived or, once the file argv[4] exists (the publisher is done), when nothing new came for 2 s. It
+# subscribes at QoS 0 so that its own ack window and the broker's per-client queue limit cannot drop any.
+import os, sys, threading, time, paho.mqtt.client as mqtt
+port, topic, want, done_file = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+got, all_in = 0, threading.Event()
+def on_connect(c, u, f, rc, p=None): c.subscribe(topic, 0)
+def on_subscribe(c, u, mid, rcs, p=None): print("subscribed", flush=True)
+def on_message(c, u, m):
+    global got
+    got += 1
+    if got >= want: all_in.set()
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"peers-count-{os.getpid()}")
+c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+c.connect("127.0.0.1", port); c.loop_start()
+prev = -1
+while not all_in.wait(2):
+    if os.path.exists(done_file):
+        if got == prev: break
+        prev = got
+print(got, flush=True)
+PY
+if command -v mosquitto_pub >/dev/null && [[ -n $have_locust ]]; then
+    python3 -c "
+import random
+random.seed(7)
+for i in range($PUB_COUNT):
+    print('{\"color\": {\"h\": %.2f, \"s\": 1.0}, \"brightness\": %.2f, \"on\": true, \"client\": \"mosquitto_pub\"}' % (random.random(), random.random()))
+" > "$work/lines.txt"
+    for q in 1 0; do
+        key=mosquitto_pub_q$q topic="devices/1e00000000f$q/lamp/set_config"
+        echo "running: mosquitto_pub QoS $q ($PUB_COUNT messages)" >&2
+        "$VENV/bin/python" "$work/count.py" "$mport" "$topic" "$PUB_COUNT" "$work/$key.done" > "$work/$key.count.out" 2>&1 &
+        counter=$!
+        for _ in $(seq 400); do grep -q subscribed "$work/$key.count.out" && break; sleep 0.05; done
+        grep -q subscribed "$work/$key.count.out" || { note "$key" "the counting subscriber got no SUBACK"; kill "$counter"; continue; }
+        cpu_run "$key" mosquitto_pub -h 127.0.0.1 -p "$mport" -t "$topic" -q "$q" -l --nodelay < "$work/lines.txt" || true
+        touch "$work/$key.done"; wait "$counter" || true
+        n=$(tail -1 "$work/$key.count.out")
+        if [[ $n =~ ^[0-9]+$ ]]; then echo "$n" > "$work/res/$key.count"; else note "$key" "the counting subscriber gave no count: $n"; fi
+    done
+else
+    for q in 1 0; do note "mosquitto_pub_q$q" "mosquitto_pub (or paho-mqtt for the counting subscriber) is not installed"; done
+fi
+
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$work/res" "$DURATION" "$HTTP_USERS" "$MQTT_LAMPS" "$PUB_COUNT" <<'PY'
+import csv, json, os, re, sys
+res, dur, http_users, lamps, pub_count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+def path(n): return os.path.join(res, n)
+def cpu(key):
+    c = json.load(open(path(f"{key}.cpu.json"))); return c["user"] + c["sys"], c
+def skip(key):
+    return open(path(f"{key}.skip")).read().strip() if os.path.exists(path(f"{key}.skip")) else None
+rows = []  # (group, tool, work, ops, seconds, failures, cpu_s, note)
+drag_cpu = []  # lampi-agent's MQTT CPU per drag message (set_config or touchscreen change), its answers not counted
+def row(group, tool, work, key, fn):
+    why = skip(key)
+    if why is None:
+        try: rows.append((group, tool, work) + fn(key)); return
+        except Exception as e: why = f"no figure: {type(e).__name__}: {e}"
+    rows.append((group, tool, work, None, None, None, None, why))
+
+def lampi_summary(key):
+    s = json.load(open(path(f"{key}.summary.json"))); r = s["results"]; return s, r, {(o["kind"], o["name"]): o for o in r["ops"]}
+def sessions(key):
+    m = re.search(r"sessions\s+(\d+)", open(path(f"{key}.dry.txt")).read()); return m.group(1) if m else "?"
+def lampi_http(key):
+    s, r, ops = lampi_summary(key)
+    n = sum(o["count"] for o in r["ops"] if o["kind"] in ("GET", "POST"))
+    f = sum(o.get("failures", 0) for o in r["ops"] if o["kind"] in ("GET", "POST"))
+    c, info = cpu(key); return n, r["elapsed_s"], f, c, f"{sessions(key)} sessions scheduled; CPU includes {http_users} idle lamp connections"
+def lampi_mqtt(key):
+    s, r, ops = lampi_summary(key)
+    pub = ops.get(("MQTT", "publish set_config"), {}); chg = ops.get(("MQTT", "publish changed"), {}); rt = ops.get(("MQTT", "roundtrip"), {})
+    # The generator's publishes: set_config (owners), one lamp/changed answer per set_config (its responders) and the
+    # touchscreen's lamp/changed; each is QoS 1 and acknowledged; every set_config's round trip is timed too.
+    n = 2 * pub.get("count", 0) + chg.get("count", 0)
+    f = pub.get("failures", 0) + chg.get("failures", 0) + rt.get("failures", 0)
+    c, info = cpu(key)
+    msgs = pub.get("count", 0) + chg.get("count", 0)
+    drag_cpu.append(c / max(msgs, 1))
+    return n, r["elapsed_s"], f, c, (f"{sessions(key)} sessions; {msgs:,} drag messages ({c*1e6/max(msgs,1):,.1f} us CPU each), "
+        f"{rt.get('count', 0):,} round trips timed, p99 {(rt.get('latency_ms') or {}).get('p99', 0):,.1f} ms")
+def locust(key, keep):
+    rs = [r for r in csv.DictReader(open(path(f"{key}.stats.csv"))) if r["Name"] != "Aggregated"]
+    agg = next(r for r in csv.DictReader(open(path(f"{key}.stats.csv"))) if r["Name"] == "Aggregated")
+    mine = [r for r in rs if keep(r["Name"])]
+    n = sum(int(r["Request Count"]) for r in mine); f = sum(int(r["Failure Count"]) for r in mine)
+    c, info = cpu(key)
+    return n, float(dur), f, c, f"Aggregated row: {int(agg['Request Count']):,} requests, {int(agg['Failure Count']):,} failures"
+def wrk(key):
+    t = open(path("wrk.txt")).read()
+    m = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", t)
+    secs = float(m.group(2)) * {"ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+    e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+    n5 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    f = (sum(map(int, e.groups())) if e else 0) + (int(n5.group(1)) if n5 else 0)
+    c, info = cpu(key); return int(m.group(1)), secs, f, c, "2 threads"
+def mpub(key):
+    got = int(open(path(f"{key}.count")).read()); c, info = cpu(key)
+    return got, info["wall"], pub_count - got, c, f"exit code {info['rc']}; counted by a subscriber; wall {info['wall']:.2f} s incl. connect"
+
+row("HTTP", "lampi-agent loadtest", f"funnel, ~{http_users} users", "lampi_http", lampi_http)
+row("HTTP", "Locust FastHttpUser", f"funnel, {http_users} users", "locust_http", lambda k: locust(k, lambda n: True))
+row("HTTP", "wrk", "GET /login/, 20 connections", "wrk", wrk)
+row("MQTT", "lampi-agent loadtest", f"{lamps} lamps, drags of 10, internal responders", "lampi_mqtt", lampi_mqtt)
+row("MQTT", "Locust MqttUser", f"{lamps} users, bursts of 10 QoS 1", "locust_mqtt", lambda k: locust(k, lambda n: n.startswith("publish")))
+row("MQTT", "mosquitto_pub", f"{pub_count:,} set_config, QoS 1", "mosquitto_pub_q1", mpub)
+row("MQTT", "mosquitto_pub", f"{pub_count:,} set_config, QoS 0", "mosquitto_pub_q0", mpub)
+
+per = {}
+for g, tool, work, n, secs, f, c, note in rows:
+    if n and tool.startswith("lampi-agent"): per[g] = c / n
+unit = {"HTTP": "req/s", "MQTT": "msg/s"}
+print()
+print("| tool | work | operations | throughput | failures | CPU per operation | lampi-agent's CPU per op / this | notes |")
+print("|---|---|---|---|---|---|---|---|")
+for g, tool, work, n, secs, f, c, note in rows:
+    if n is None:
+        print(f"| {tool} | {work} | - | - | - | - | - | not measured: {note} |"); continue
+    us = c * 1e6 / max(n, 1)
+    ratio = "1 (reference)" if tool.startswith("lampi-agent") else (f"{per[g] / (c / n):.2f} x" if g in per and n else "-")
+    fail = f"{f:,} ({100 * f / max(n + f, 1):.1f} %)" if f else "0"
+    print(f"| {tool} | {work} | {n:,} {'requests' if g == 'HTTP' else 'publishes'} | {n / secs:,.0f} {unit[g]} | {fail} | "
+          f"{us:,.1f} us ({c:.2f} CPU-s) | {ratio} | {note} |")
+if drag_cpu:
+    peers = [(f"{t} ({w})", c / n) for g, t, w, n, secs, f, c, note in rows if g == "MQTT" and n and not t.startswith("lampi")]
+    print()
+    print(f"Counting only the drag messages (not the responders' answers), lampi-agent's MQTT CPU per message is {drag_cpu[0] * 1e6:,.1f} us: "
+          + "; ".join(f"{drag_cpu[0] / p:.2f} x {name}" for name, p in peers))
+print()
+print("CPU = user + system of the generator process and its descendants over its whole life (start-up and connects included);")
+print("ratio < 1: lampi-agent spends less CPU per operation than that peer. lampi-agent MQTT operations = its publishes")
+print("(set_config + the responders' answers + touchscreen changes); Locust MqttUser's = its acknowledged publish rows.")
+PY
