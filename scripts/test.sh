@@ -10,6 +10,7 @@
 #     installed by scripts/cross-build.sh), each smoke-tested under qemu, armv6 on the Pi Zero's CPU (-cpu arm1176);
 #     LAMPI_TEST_CROSS=0 skips them. The target directory and zig's cache are outside the work tree
 #     (~/.cache/lampi-agent/static-target, ~/.cache/zig); each build prints the time it took (README, Fleet).
+#   - The host build goes to ~/.cache/lampi-agent/host-target (outside the work tree; kept between clones).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh run_mode`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,6 +44,10 @@ if [[ $# -eq 0 && "${LAMPI_TEST_CROSS:-1}" == 1 ]]; then
     bash scripts/cross-check.sh aarch64
     bash scripts/cross-check.sh armv6
 fi
+
+# The host build's target directory lives outside the work tree, so a fresh clone (CI) reuses the compiled
+# dependencies instead of building them all again; an explicit CARGO_TARGET_DIR or LAMPI_HOST_TARGET_DIR wins.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${LAMPI_HOST_TARGET_DIR:-$HOME/.cache/lampi-agent/host-target}}"
 
 # Last, so its summary closes the output: unit tests and the integration tests against real mosquitto and Django.
 cargo test --locked "$@"
