@@ -66,7 +66,12 @@ pub struct Options {
     pub replay: Option<ReplaySource>,
     /// `--schedule-csv`: log every action the run dispatches (or the dry run walks) to this file.
     pub schedule_csv: Option<PathBuf>,
+    /// `--locust-master`: run as a Locust worker; the master says how many lamps run (see [`crate::locust`]).
+    pub locust: Option<crate::locust::Options>,
 }
+
+/// How long a run under a Locust master lasts at most when `--duration` is not given: the master ends it.
+pub const LOCUST_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// A recorded trace to replay, and how to read it.
 #[derive(Debug, Clone)]
@@ -198,10 +203,15 @@ pub fn default_out(start: time::OffsetDateTime) -> PathBuf {
 struct Recording {
     rec: Recorder,
     ids: HashMap<sample::Op, OpId>,
+    /// Under a Locust master: every sample recorded is reported there too.
+    tap: Option<crate::locust::Tap>,
 }
 
 impl Recording {
     fn take(&mut self, s: Sample) {
+        if let Some(tap) = &self.tap {
+            tap.record(s.op.kind, s.op.name, s.intended, s.finished, s.outcome.as_ref().map(|b| *b).map_err(|e| &**e));
+        }
         let id = *self.ids.entry(s.op.clone()).or_insert_with(|| self.rec.op(s.op.kind, s.op.name));
         let outcome = match s.outcome {
             Ok(bytes) => Outcome::success(bytes),
@@ -256,11 +266,15 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     });
     let counters = Arc::new(Counters::default());
     let (samples, mut rx) = sample::Samples::channel(1 << 16);
+    let worker = Worker::join(opts, &stop, start, start_wall);
+    let run_stop = worker.as_ref().map_or_else(|| stop.clone(), |w| w.stop.clone());
+    let active = worker.as_ref().map_or_else(|| watch::channel(u32::MAX).1, |w| w.lamps.clone());
     let mut runner =
-        tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
+        tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), run_stop, active));
 
+    let tap = worker.as_ref().map(|w| w.tap.clone());
     let mut live = Live {
-        recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() },
+        recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new(), tap },
         sampler: system::Sampler::new(),
         out,
         own: OwnUse::default(),
@@ -300,10 +314,42 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<bool
     if live.tty {
         eprintln!();
     }
+    if let Some(w) = worker {
+        w.session.finish().await; // every sample is recorded: the last report holds the rest
+    }
     let interrupted = *stop.borrow();
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
     live.finish(opts, &counters, interrupted, replayed.as_ref())?;
     Ok(if interrupted { Ending::Interrupted } else { Ending::Completed })
+}
+
+/// A run under a Locust master: the session, the number of lamps it asks for, and the run's stop (the signals' or
+/// the master's `quit`).
+struct Worker {
+    session: crate::locust::Session,
+    tap: crate::locust::Tap,
+    lamps: watch::Receiver<u32>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Worker {
+    fn join(opts: &Options, signals: &watch::Receiver<bool>, start: Instant, start_wall: SystemTime) -> Option<Worker> {
+        let locust = opts.locust.as_ref()?;
+        let tap = crate::locust::Tap::new(start, start_wall);
+        let (lamps_tx, lamps) = watch::channel(0);
+        let (stop_tx, stop) = watch::channel(*signals.borrow());
+        let mut signals = signals.clone();
+        let forward = stop_tx.clone();
+        tokio::spawn(async move {
+            while signals.changed().await.is_ok() {
+                if *signals.borrow() {
+                    let _ = forward.send(true);
+                }
+            }
+        });
+        let session = crate::locust::start(locust, crate::locust::node_id(), tap.clone(), lamps_tx, stop_tx);
+        Some(Worker { session, tap, lamps, stop })
+    }
 }
 
 /// The recorder task's state: what it has recorded, the files, and the generator's view of itself.
@@ -375,6 +421,7 @@ impl Live {
             "dispatched": load(&counters.dispatched),
             "not_started": load(&counters.not_started),
             "skipped_churn": load(&counters.skipped_churn),
+            "inactive_lamp_actions": load(&counters.inactive),
             "sessions": sessions,
             "actions": actions,
             "late_actions": load(&counters.late),
@@ -461,6 +508,10 @@ fn notes(c: &Counters, saturated: u32, interrupted: bool, replayed: Option<&repl
     if saturated > 0 {
         n.push(format!("WARNING: the load generator was CPU-saturated in {saturated} interval(s); those figures describe this host"));
     }
+    let inactive = c.inactive.load(Ordering::Relaxed);
+    if inactive > 0 {
+        n.push(format!("{inactive} action(s) of lamps not running (beyond the Locust master's target) not dispatched"));
+    }
     let churn = c.skipped_churn.load(Ordering::Relaxed);
     if churn > 0 {
         n.push(format!(
@@ -494,6 +545,7 @@ fn write_run_record(
         "topic_prefix": opts.topic_prefix, "user_pattern": opts.user_pattern,
         "broker": format!("{}:{}", settings.mqtt.host, settings.mqtt.port), "web": settings.web.url.as_str(),
         "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
+        "locust_master": opts.locust.as_ref().map(|l| l.master.to_string()),
     });
     std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
     if opts.replay.is_some() {

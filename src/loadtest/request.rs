@@ -76,6 +76,9 @@ pub struct Request {
     pub site: Option<reqwest::Url>,
     pub topic_prefix: String,
     pub user_pattern: String,
+    /// `--locust-master`: join this master as a worker, with up to `devices` lamps.
+    pub locust_master: Option<crate::locust::Master>,
+    pub locust_silence: Duration,
 }
 
 /// Why a request cannot run: a bad profile (exit 78, like a bad config) or parameters the schedule refuses (exit 2).
@@ -126,6 +129,11 @@ impl Request {
             dry_run: self.dry_run,
             replay: self.replay,
             schedule_csv: self.schedule_csv,
+            locust: self.locust_master.map(|master| crate::locust::Options {
+                master,
+                silence: self.locust_silence,
+                capacity: self.devices,
+            }),
         })
     }
 }

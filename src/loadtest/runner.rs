@@ -62,6 +62,9 @@ pub struct Counters {
     pub active: AtomicU64,
     /// Churn actions that cannot apply (an external lamp's connection is not ours to drop).
     pub skipped_churn: AtomicU64,
+    /// Actions of lamps not running (beyond a Locust master's target, or of a session that began before the lamp
+    /// joined): not dispatched, and not part of the load.
+    pub inactive: AtomicU64,
     /// Actions that started more than [`LATE`] after their intended start (still done: never dropped).
     pub late: AtomicU64,
     /// The most an action started late, in microseconds.
@@ -325,7 +328,109 @@ impl LampTask {
     }
 }
 
+/// The lamps that run now: lamp k has a task while k is below the target ([`run`]'s `active`), made when it joins
+/// and ended (as at the end of a run: round trips settle, connections close) when it leaves. A lamp takes only the
+/// sessions that start while it runs, never the middle of one.
+struct Pool {
+    ids: Vec<LampId>,
+    targets: Targets,
+    out: Samples,
+    counters: Arc<Counters>,
+    lamp_stop: watch::Receiver<bool>,
+    running: Vec<Option<mpsc::UnboundedSender<(Action, Instant)>>>,
+    /// Per lamp: the highest session seen, and the first session it may take (sessions count up per lamp).
+    last_session: Vec<u64>,
+    admit_from: Vec<u64>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    fn new(
+        ids: Vec<LampId>,
+        targets: Targets,
+        out: Samples,
+        counters: Arc<Counters>,
+        stop: watch::Receiver<bool>,
+    ) -> Pool {
+        let n = ids.len();
+        Pool {
+            ids,
+            targets,
+            out,
+            counters,
+            lamp_stop: stop,
+            running: vec![None; n],
+            last_session: vec![0; n],
+            admit_from: vec![0; n],
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Lamps `[0, target)` run, the others stop.
+    fn resize(&mut self, target: u32) {
+        self.tasks.retain(|t| !t.is_finished());
+        for k in 0..self.ids.len() {
+            let want = (k as u64) < u64::from(target);
+            match (&self.running[k], want) {
+                (None, true) => {
+                    self.admit_from[k] = self.last_session[k] + 1;
+                    self.running[k] = Some(self.spawn(k));
+                }
+                (Some(_), false) => self.running[k] = None, // its task winds down when its queue closes
+                _ => {}
+            }
+        }
+    }
+
+    fn spawn(&mut self, k: usize) -> mpsc::UnboundedSender<(Action, Instant)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (id, targets) = (self.ids[k].clone(), &self.targets);
+        let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
+        let link = Link { options: targets.mqtt.clone(), topics, timeout: targets.timeout };
+        let task = LampTask {
+            id,
+            link,
+            targets: targets.clone(),
+            out: self.out.clone(),
+            counters: self.counters.clone(),
+            visits: HashMap::new(),
+            session: crate::schedule::NO_SESSION,
+            responder: None,
+            revival: None,
+            closing: Vec::new(),
+        };
+        self.tasks.push(tokio::spawn(task.run(rx, self.lamp_stop.clone())));
+        tx
+    }
+
+    /// Hands the action to its lamp if that lamp runs and the action's session started while it ran.
+    fn dispatch(&mut self, action: Action, intended: Instant) {
+        let k = action.lamp as usize;
+        let Some(slot) = self.running.get(k) else { return };
+        if action.session != crate::schedule::NO_SESSION {
+            self.last_session[k] = self.last_session[k].max(action.session);
+        }
+        match slot {
+            Some(tx) if action.session == crate::schedule::NO_SESSION || action.session >= self.admit_from[k] => {
+                self.counters.dispatched.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send((action, intended));
+            }
+            _ => {
+                self.counters.inactive.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// No more actions: every lamp's queue closes; the tasks to wait for.
+    fn close(mut self) -> Vec<JoinHandle<()>> {
+        self.running.clear();
+        self.tasks
+    }
+}
+
 /// Runs the schedule from `start` until it ends or `stop` turns true; returns once every lamp has finished.
+/// `active` is how many lamps run (lamps `0..n`; a closed channel's last value holds): a standalone run keeps it at
+/// every lamp, a Locust worker follows the master's target with it.
 pub async fn run(
     schedule: impl Iterator<Item = Action>,
     lamps: Vec<LampId>,
@@ -334,48 +439,35 @@ pub async fn run(
     out: Samples,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
+    mut active: watch::Receiver<u32>,
 ) {
     let grace = targets.timeout;
-    let mut senders = Vec::with_capacity(lamps.len());
-    let mut tasks = Vec::with_capacity(lamps.len());
     let (lamp_stop_tx, lamp_stop) = watch::channel(false);
-    for id in lamps {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
-        let link = Link { options: targets.mqtt.clone(), topics, timeout: targets.timeout };
-        let task = LampTask {
-            id,
-            link,
-            targets: targets.clone(),
-            out: out.clone(),
-            counters: counters.clone(),
-            visits: HashMap::new(),
-            session: crate::schedule::NO_SESSION,
-            responder: None,
-            revival: None,
-            closing: Vec::new(),
-        };
-        tasks.push(tokio::spawn(task.run(rx, lamp_stop.clone())));
-        senders.push(tx);
-    }
+    let mut pool = Pool::new(lamps, targets, out, counters, lamp_stop);
+    pool.resize(*active.borrow_and_update());
+    let mut following = true;
     let mut interrupted = false;
-    for action in schedule {
+    'actions: for action in schedule {
         let intended = start + action.at;
-        tokio::select! {
-            biased;
-            _ = stop.changed() => { interrupted = true; }
-            _ = tokio::time::sleep_until(intended) => {}
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => { interrupted = true; }
+                r = active.changed(), if following => match r {
+                    Ok(()) => { pool.resize(*active.borrow_and_update()); continue; }
+                    Err(_) => { following = false; continue; }
+                },
+                _ = tokio::time::sleep_until(intended) => {}
+            }
+            break;
         }
         if interrupted || *stop.borrow() {
             interrupted = true;
-            break;
+            break 'actions;
         }
-        if let Some(tx) = senders.get(action.lamp as usize) {
-            counters.dispatched.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send((action, intended));
-        }
+        pool.dispatch(action, intended);
     }
-    drop(senders);
+    let mut tasks = pool.close();
     if interrupted {
         let _ = lamp_stop_tx.send(true);
     } else {

@@ -185,6 +185,7 @@ impl Worker {
                 "the Locust master asks for more users than this worker's --devices: running {lamps} lamp(s)"
             );
         }
+        tracing::info!(asked, lamps, "Locust spawn: running {lamps} lamp(s)");
         self.classes = run.clone();
         self.state = State::Running;
         vec![
