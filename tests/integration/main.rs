@@ -9,6 +9,7 @@ mod homeassistant;
 mod loadtest;
 mod loadtest_profile;
 mod loadtest_replay;
+mod locust;
 mod profile_cli;
 mod readme;
 mod run_mode;
