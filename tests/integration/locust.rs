@@ -146,3 +146,67 @@ fn a_stop_leaves_workers_ready_and_a_killed_master_stops_them_until_its_successo
     let stats = csv_counts(&w.file("lampi_stats.csv"));
     assert!(stats.keys().any(|k| k.1 == "/login/"), "{stats:?}");
 }
+
+/// `ansible-playbook` from the test venv, run in deploy/ansible with its own ANSIBLE_HOME; (success, output).
+fn playbook(tmp: &Path, args: &[&str]) -> (bool, String) {
+    let venv = std::env::var_os("LAMPI_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/lampi-agent/venv")
+    });
+    let out = std::process::Command::new(venv.join("bin/ansible-playbook"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ansible"))
+        .env("ANSIBLE_HOME", tmp.join("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", tmp.join("ansible-tmp"))
+        .env("ANSIBLE_REMOTE_TEMP", tmp.join("ansible-tmp"))
+        .env("ANSIBLE_ASYNC_DIR", tmp.join("ansible-async"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("run ansible-playbook");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn the_loadtest_playbook_joins_every_lamp_to_the_master_and_merges_their_runs() {
+    let broker = Mosquitto::start();
+    let site = DjangoSite::start(SiteOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = steady(tmp.path());
+    let headless = Mode::Headless { workers: 2, users: 2, rate: 2.0, run_time: "6s".into() };
+    let mut master = LocustMaster::start(headless);
+    let config = tmp.path().join("lampi.toml");
+    let text = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\n[web]\nurl = \"{}\"\n[led]\nbackend = \"sim\"\n",
+        broker.port(),
+        site.base_url()
+    );
+    std::fs::write(&config, text).unwrap();
+    let (runs, inv) = (tmp.path().join("runs"), tmp.path().join("inventory.yml"));
+    let vars = [
+        "ansible_connection: local".to_string(),
+        "ansible_python_interpreter: \"{{ ansible_playbook_python }}\"".into(),
+        format!("lampi_loadtest_bin: {}", crate::support::lamp::BIN),
+        format!("lampi_loadtest_config: {}", config.display()),
+        format!("lampi_loadtest_dir: {}", tmp.path().join("on-lamps").display()),
+        format!("lampi_controller_bin: {}", crate::support::lamp::BIN),
+        format!("lampi_runs_dir: {}", runs.display()),
+        format!("lampi_profile: {}", profile.display()),
+        "lampi_loadtest_args: [--responder, internal]".into(),
+        format!("lampi_locust_master: 127.0.0.1:{}", master.port),
+        "lampi_duration_s: 300".into(),
+    ];
+    let hosts = "lamps:\n  hosts:\n    lamp-a: {lampi_first_lamp: 0}\n    lamp-b: {lampi_first_lamp: 1}\n  vars:\n";
+    let vars: String = vars.iter().map(|v| format!("    {v}\n")).collect();
+    std::fs::write(&inv, format!("{hosts}{vars}")).unwrap();
+    let (ok, out) = playbook(tmp.path(), &["-i", inv.to_str().unwrap(), "loadtest.yml", "-e", "lampi_run_id=t"]);
+    assert!(ok, "{out}\n{}", master.log());
+    assert!(out.contains("fleet: 2 run(s), 2 lamp(s) simulated"), "{out}");
+    assert!(master.wait_exit(MINUTE).success(), "{}", master.log());
+    assert!(master.log().contains("2 workers connected"), "{}", master.log());
+    for lamp in ["lamp-a", "lamp-b"] {
+        let run = std::fs::read_to_string(runs.join("t").join(lamp).join("run.json")).unwrap();
+        assert!(run.contains(&format!("\"locust_master\": \"127.0.0.1:{}\"", master.port)), "{run}");
+        let summary = std::fs::read_to_string(runs.join("t").join(lamp).join("summary.json")).unwrap();
+        assert!(summary.contains("\"ending\": \"completed\""), "ended by the master's quit: {summary}");
+    }
+    assert!(runs.join("t/fleet/report.html").is_file());
+}

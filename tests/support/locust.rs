@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::lamp::BIN;
 use super::mosquitto::Mosquitto;
 
-/// One placeholder User class: the master needs one to start; our workers run lamps whatever the class.
-pub const LOCUSTFILE: &str =
-    "from locust import User, task\n\n\nclass LampiUser(User):\n    @task\n    def noop(self):\n        pass\n";
+/// The shipped locustfile (one placeholder User class: the master needs one to start; our workers run lamps
+/// whatever the class), copied into the master's temp dir.
+pub const LOCUSTFILE: &str = include_str!("../../deploy/locust/locustfile.py");
 
 const START_DEADLINE: Duration = Duration::from_secs(60);
 
