@@ -86,6 +86,7 @@ fn two_workers_ramp_under_a_headless_master_whose_csv_counts_what_their_folders_
     }
     for (key, (n, tail)) in &ours {
         let (got, failures) = theirs.get(key).copied().unwrap_or_else(|| panic!("{key:?} not in the master's CSV"));
+        eprintln!("{key:?}: master {got}, workers {n} ({tail} in their last 5 s)");
         assert!(got <= *n && got + tail >= *n, "{key:?}: master {got}, workers {n} ({tail} in the last 5 s)");
         assert_eq!(failures, 0, "{key:?}");
     }
