@@ -431,6 +431,7 @@ impl Pool {
 /// Runs the schedule from `start` until it ends or `stop` turns true; returns once every lamp has finished.
 /// `active` is how many lamps run (lamps `0..n`; a closed channel's last value holds): a standalone run keeps it at
 /// every lamp, a Locust worker follows the master's target with it.
+#[allow(clippy::too_many_arguments)] // each is a separate input of the run; bundling them would only rename them
 pub async fn run(
     schedule: impl Iterator<Item = Action>,
     lamps: Vec<LampId>,

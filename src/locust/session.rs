@@ -230,7 +230,7 @@ impl Shell {
     }
 
     async fn report(&mut self) {
-        let report = self.tap.take();
+        let report = Box::new(self.tap.take());
         self.send(&ToMaster::Stats { report, classes: self.worker.classes().clone() }).await;
     }
 

@@ -54,7 +54,7 @@ pub enum ToMaster {
         classes: BTreeMap<String, u32>,
     },
     Stats {
-        report: Report,
+        report: Box<Report>,
         classes: BTreeMap<String, u32>,
     },
     ClientStopped,

@@ -75,7 +75,7 @@ fn a_stats_report_encodes_as_locust_does() {
         total: entry(AGGREGATED, ""),
         errors: BTreeMap::from([(error_key("GET", "/", "HTTP 500"), error)]),
     };
-    let msg = ToMaster::Stats { report, classes: classes(&[("LampiUser", 2)]) };
+    let msg = ToMaster::Stats { report: Box::new(report), classes: classes(&[("LampiUser", 2)]) };
     assert_eq!(encode(&msg, "w1"), hex(STATS));
 }
 
