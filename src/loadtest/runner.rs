@@ -492,3 +492,64 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(lamps: u32) -> (Pool, Arc<Counters>) {
+        let targets = Targets {
+            mqtt: rumqttc::MqttOptions::new("t", "127.0.0.1", 1),
+            prefix: "devices/{device_id}/".into(),
+            web: "http://127.0.0.1:1/".parse().unwrap(),
+            internal_responder: false,
+            timeout: Duration::from_secs(1),
+            ramp_up: Duration::ZERO,
+            hard_stop: Instant::now() + Duration::from_secs(60),
+        };
+        let ids = (0..lamps).map(|i| super::super::course_lamp(i, "user_{i:06}")).collect();
+        let (samples, _rx) = Samples::channel(16);
+        let counters = Arc::new(Counters::default());
+        (Pool::new(ids, targets, samples, counters.clone(), watch::channel(false).1), counters)
+    }
+
+    fn end(lamp: u32, n: u64) -> Action {
+        let session = (u64::from(lamp) << 32) | n;
+        Action { at: Duration::ZERO, lamp, session, interface: None, kind: ActionKind::SessionEnd }
+    }
+
+    fn counts(c: &Counters) -> (u64, u64) {
+        (c.dispatched.load(Ordering::Relaxed), c.inactive.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lamps_below_the_target_run_and_take_only_sessions_that_start_while_they_run() {
+        let (mut p, c) = pool(3);
+        p.resize(1);
+        assert_eq!(p.running.iter().filter(|r| r.is_some()).count(), 1);
+        p.dispatch(end(0, 1), Instant::now());
+        p.dispatch(end(1, 1), Instant::now()); // lamp 1 is not running: its session 1 is not ours
+        assert_eq!(counts(&c), (1, 1));
+        p.resize(2);
+        p.dispatch(end(1, 1), Instant::now()); // began before lamp 1 joined: still not dispatched
+        p.dispatch(end(1, 2), Instant::now()); // began after: dispatched
+        p.dispatch(end(2, 1), Instant::now());
+        assert_eq!(counts(&c), (2, 3));
+        // Down to none: every queue closes, the tasks end on their own.
+        p.resize(0);
+        p.dispatch(end(0, 2), Instant::now());
+        assert_eq!(counts(&c), (2, 4));
+        assert!(p.running.iter().all(Option::is_none));
+        for t in p.close() {
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("a lamp leaves when its queue closes")
+                .unwrap();
+        }
+        // Beyond the lamps there are: nothing happens (as before).
+        let (mut p, c) = pool(1);
+        p.resize(u32::MAX);
+        p.dispatch(end(5, 1), Instant::now());
+        assert_eq!(counts(&c), (0, 0));
+    }
+}
