@@ -217,6 +217,7 @@ impl Shell {
             Effect::Lamps(n) => {
                 let _ = self.lamps.send(n);
             }
+            Effect::Quit if self.quitting => {} // the master may send `quit` up to three times
             Effect::Quit => {
                 tracing::info!("the Locust master quit: ending the run");
                 self.quitting = true;
