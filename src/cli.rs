@@ -217,9 +217,9 @@ pub struct LoadtestArgs {
     /// Number the virtual lamps from this course index (hosts simulating disjoint parts of a fleet)
     #[arg(long, value_name = "INDEX")]
     pub first_lamp: Option<u32>,
-    /// How long to run (the run always ends)
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub duration: std::time::Duration,
+    /// How long to run (the run always ends) [default: 60s; under --locust-master 24h, the master ends it sooner]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
     /// Seed of the schedule; the same seed repeats the same run [default: random, printed and saved in run.json]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -319,6 +319,13 @@ pub struct LoadtestArgs {
     /// --find-limit: stop after this many steps even if every SLO still holds
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100), requires = "find_limit")]
     pub max_steps: u32,
+    /// Run as a worker of this Locust master (default port 5557): it says how many of the --devices lamps run,
+    /// and its UI shows our requests (see README, "Running under a Locust master")
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with_all = ["start_at", "replay", "dry_run"])]
+    pub locust_master: Option<crate::locust::Master>,
+    /// Under --locust-master: stop the load after this long without a word from the master
+    #[arg(long, default_value = "60s", value_parser = positive_duration, value_name = "DURATION", requires = "locust_master")]
+    pub locust_silence: std::time::Duration,
 }
 
 fn parse_slo(s: &str) -> Result<crate::slo::Slo, String> {
@@ -381,7 +388,11 @@ impl LoadtestArgs {
             profile: self.profile,
             devices: self.devices,
             first_lamp: self.first_lamp,
-            duration: self.duration,
+            duration: self.duration.unwrap_or(if self.locust_master.is_some() {
+                crate::loadtest::LOCUST_DURATION
+            } else {
+                std::time::Duration::from_secs(60)
+            }),
             seed: self.seed,
             rate: self.rate,
             speed: self.speed,
@@ -413,6 +424,8 @@ impl LoadtestArgs {
                 settle: self.settle,
                 max_steps: self.max_steps,
             }),
+            locust_master: self.locust_master,
+            locust_silence: self.locust_silence,
         }
     }
 }
@@ -496,6 +509,31 @@ mod tests {
     }
 
     #[test]
+    fn locust_master_flags_become_the_worker_options() {
+        let request = |extra: &[&str]| {
+            let argv = [&["lampi-agent", "loadtest", "--devices", "8"][..], extra].concat();
+            let Command::Loadtest(a) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+            a.into_request()
+        };
+        let r = request(&["--locust-master", "10.0.0.2"]);
+        let m = r.locust_master.clone().unwrap();
+        assert_eq!((m.host.as_str(), m.port, r.locust_silence.as_secs()), ("10.0.0.2", 5557, 60));
+        assert_eq!(r.duration, crate::loadtest::LOCUST_DURATION, "the master ends the run");
+        let r = request(&["--locust-master", "m:6000", "--locust-silence", "5s", "--duration", "10m"]);
+        assert_eq!((r.locust_master.unwrap().port, r.locust_silence.as_secs(), r.duration.as_secs()), (6000, 5, 600));
+        assert_eq!(request(&[]).duration.as_secs(), 60);
+        for bad in [
+            &["--locust-master", "m:0"][..],
+            &["--locust-silence", "5s"],
+            &["--locust-master", "m", "--start-at", "2026-11-27T19:00:00Z"],
+            &["--locust-master", "m", "--locust-silence", "0s"],
+        ] {
+            let argv = [&["lampi-agent", "loadtest"][..], bad].concat();
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn config_is_accepted_after_the_subcommand() {
         let cli = Cli::try_parse_from(["lampi-agent", "run", "--config", "/x.toml", "-vv"]).unwrap();
         assert!(matches!(cli.command, Command::Run));
@@ -531,7 +569,7 @@ mod tests {
         .unwrap();
         let Command::Loadtest(a) = cli.command else { panic!() };
         assert_eq!((a.profile.as_str(), a.devices, a.seed), ("smoke", 50, Some(7)));
-        assert_eq!(a.duration, std::time::Duration::from_secs(120));
+        assert_eq!(a.duration, Some(std::time::Duration::from_secs(120)));
         assert!(a.start_at.is_some());
         assert_eq!(a.responder, Some(ResponderArg::External));
         assert_eq!(a.interval, std::time::Duration::from_secs(1));

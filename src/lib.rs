@@ -21,6 +21,7 @@ pub mod identity;
 pub mod lamp;
 pub mod led;
 pub mod loadtest;
+pub mod locust;
 pub mod metrics;
 pub mod mqtt;
 pub mod profile;

@@ -24,10 +24,15 @@ use crate::profile::Interface;
 struct Recording {
     rec: Recorder,
     ids: HashMap<sample::Op, OpId>,
+    /// Under a Locust master: every sample recorded is reported there too.
+    tap: Option<crate::locust::Tap>,
 }
 
 impl Recording {
     fn take(&mut self, s: Sample) {
+        if let Some(tap) = &self.tap {
+            tap.record(s.op.kind, s.op.name, s.intended, s.finished, s.outcome.as_ref().copied().map_err(|e| &**e));
+        }
         let id = *self.ids.entry(s.op.clone()).or_insert_with(|| self.rec.op(s.op.kind, s.op.name));
         let outcome = match s.outcome {
             Ok(bytes) => Outcome::success(bytes),
@@ -68,10 +73,11 @@ impl Live {
         start_wall: std::time::SystemTime,
         opts: &Options,
         fleet: Arc<Fleet>,
+        tap: Option<crate::locust::Tap>,
     ) -> Live {
         let lamps = if opts.internal_responder { u64::from(opts.params.lamps) } else { 0 };
         Live {
-            recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new() },
+            recording: Recording { rec: Recorder::new(start.into_std(), start_wall), ids: HashMap::new(), tap },
             sampler: system::Sampler::new(),
             out,
             own: OwnUse::default(),

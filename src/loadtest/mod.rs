@@ -79,7 +79,12 @@ pub struct Options {
     pub slos: Vec<crate::slo::Slo>,
     /// `--find-limit`: search with this plan instead of one run.
     pub limit: Option<crate::capacity::Plan>,
+    /// `--locust-master`: run as a Locust worker; the master says how many lamps run (see [`crate::locust`]).
+    pub locust: Option<crate::locust::Options>,
 }
+
+/// How long a run under a Locust master lasts at most when `--duration` is not given: the master ends it.
+pub const LOCUST_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// A recorded trace to replay, and how to read it.
 #[derive(Debug, Clone)]
@@ -289,12 +294,22 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     });
     let counters = Arc::new(Counters::default());
     let (samples, rx) = sample::Samples::channel(1 << 16);
-    let runner = tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), stop.clone()));
-    let mut live = live::Live::new(out, start, start_wall, opts, fleet);
+    // Under a Locust master the master says how many lamps run and when the run ends; its statistics are tapped
+    // from the same samples the recorder takes.
+    let worker = Worker::join(opts, &stop, start, start_wall);
+    let run_stop = worker.as_ref().map_or_else(|| stop.clone(), |w| w.stop.clone());
+    let active = worker.as_ref().map_or_else(|| watch::channel(u32::MAX).1, |w| w.lamps.clone());
+    let runner =
+        tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), run_stop.clone(), active));
+    let tap = worker.as_ref().map(|w| w.tap.clone());
+    let mut live = live::Live::new(out, start, start_wall, opts, fleet, tap);
     let broker = (settings.mqtt.host.as_str(), &*latest);
-    live.record(rx, runner, broker, stop.clone()).await?;
+    live.record(rx, runner, broker, run_stop).await?;
     if let Some(w) = watcher {
         w.abort();
+    }
+    if let Some(w) = worker {
+        w.session.finish().await; // every sample is recorded: the last report holds the rest
     }
     let interrupted = *stop.borrow() != Stop::Running;
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
@@ -305,6 +320,52 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
         (false, false) => Ending::SloFailed,
         (false, true) => Ending::Completed,
     })
+}
+
+/// This process as a Locust worker (`--locust-master`): the session with the master, the tap its statistics come
+/// from, how many lamps the master wants running, and the run's stop: a signal here, or the master's `quit`.
+struct Worker {
+    session: crate::locust::Session,
+    tap: crate::locust::Tap,
+    lamps: watch::Receiver<u32>,
+    stop: watch::Receiver<Stop>,
+}
+
+impl Worker {
+    fn join(opts: &Options, signals: &watch::Receiver<Stop>, start: Instant, start_wall: SystemTime) -> Option<Worker> {
+        let locust = opts.locust.as_ref()?;
+        let tap = crate::locust::Tap::new(start, start_wall);
+        let (lamps_tx, lamps) = watch::channel(0);
+        let (stop_tx, stop) = watch::channel(*signals.borrow());
+        let (quit_tx, mut quit) = watch::channel(false);
+        let mut signals = signals.clone();
+        // The run stops on a signal (as given: graceful, then at once) or when the master quits (graceful); it
+        // never goes back to running. (`send_if_modified` holds the lock itself: no borrow may be alive across it.)
+        let raise = move |to: Stop| {
+            stop_tx.send_if_modified(|s| {
+                let was = *s;
+                *s = was.max(to);
+                *s != was
+            });
+        };
+        tokio::spawn(async move {
+            let mut master = true;
+            loop {
+                tokio::select! {
+                    r = signals.changed() => match r {
+                        Ok(()) => { let to = *signals.borrow_and_update(); raise(to); }
+                        Err(_) => break,
+                    },
+                    r = quit.changed(), if master => match r {
+                        Ok(()) => { if *quit.borrow_and_update() { raise(Stop::Graceful); } }
+                        Err(_) => master = false,
+                    },
+                }
+            }
+        });
+        let session = crate::locust::start(locust, crate::locust::node_id(), tap.clone(), lamps_tx, quit_tx);
+        Some(Worker { session, tap, lamps, stop })
+    }
 }
 
 /// The run folder's copy of the console: progress lines, log events, the summary.
@@ -335,6 +396,7 @@ fn write_run_record(
         "broker": format!("{}:{}", settings.mqtt.host, settings.mqtt.port), "web": settings.web.url.as_str(),
         "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
         "slos": opts.slos.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+        "locust_master": opts.locust.as_ref().map(|l| l.master.to_string()),
     });
     std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
     if opts.replay.is_some() {

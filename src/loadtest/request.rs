@@ -88,6 +88,9 @@ pub struct Request {
     pub slo_file: Option<PathBuf>,
     /// `--find-limit` and its step flags.
     pub find_limit: Option<LimitFlags>,
+    /// `--locust-master`: join this master as a worker, with up to `devices` lamps.
+    pub locust_master: Option<crate::locust::Master>,
+    pub locust_silence: Duration,
 }
 
 /// `--find-limit`'s flags, checked when the request is resolved.
@@ -174,6 +177,11 @@ impl Request {
             schedule_csv: self.schedule_csv,
             slos,
             limit,
+            locust: self.locust_master.map(|master| crate::locust::Options {
+                master,
+                silence: self.locust_silence,
+                capacity: self.devices,
+            }),
         })
     }
 }

@@ -74,6 +74,9 @@ pub struct Counters {
     pub skipped_churn: AtomicU64,
     /// Actions cut short in flight by a second interrupt (their outcome is unknown, so they have no sample).
     pub abandoned: AtomicU64,
+    /// Actions of lamps not running (beyond a Locust master's target, or of a session that began before the lamp
+    /// joined): not dispatched, and not part of the load.
+    pub inactive: AtomicU64,
     /// Actions that started more than [`LATE`] after their intended start (still done: never dropped).
     pub late: AtomicU64,
     /// The most an action started late, in microseconds.
@@ -383,22 +386,71 @@ impl LampTask {
     }
 }
 
-/// Runs the schedule from `start` to the run's end (`targets.end`: the lamps stay connected until then even when
-/// the schedule ends earlier) or until `stop`; returns once every lamp has finished.
-pub async fn run(
-    schedule: impl Iterator<Item = Action>,
-    lamps: Vec<LampId>,
+/// The lamps that run now: lamp k has a task while k is below the target ([`run`]'s `active`), made when it joins
+/// and ended (as at the end of a run: round trips settle, connections close) when it leaves. A lamp takes only the
+/// sessions that start while it runs, never the middle of one.
+struct Pool {
+    ids: Vec<LampId>,
     targets: Targets,
-    start: Instant,
     out: Samples,
     counters: Arc<Counters>,
-    mut stop: watch::Receiver<Stop>,
-) {
-    let mut senders = Vec::with_capacity(lamps.len());
-    let mut tasks = Vec::with_capacity(lamps.len());
-    let n = lamps.len().max(1) as f64;
-    for (k, id) in lamps.into_iter().enumerate() {
+    stop: watch::Receiver<Stop>,
+    running: Vec<Option<mpsc::UnboundedSender<(Action, Instant)>>>,
+    /// Per lamp: the highest session seen, and the first session it may take (sessions count up per lamp).
+    last_session: Vec<u64>,
+    admit_from: Vec<u64>,
+    tasks: Vec<JoinHandle<()>>,
+    /// The lamps of the first target spread their connects over `--ramp-up`; one that joins later (a Locust
+    /// master ramping) connects at once: the master paces those.
+    started: bool,
+}
+
+impl Pool {
+    fn new(
+        ids: Vec<LampId>,
+        targets: Targets,
+        out: Samples,
+        counters: Arc<Counters>,
+        stop: watch::Receiver<Stop>,
+    ) -> Pool {
+        let n = ids.len();
+        Pool {
+            ids,
+            targets,
+            out,
+            counters,
+            stop,
+            running: vec![None; n],
+            last_session: vec![0; n],
+            admit_from: vec![0; n],
+            tasks: Vec::new(),
+            started: false,
+        }
+    }
+
+    /// Lamps `[0, target)` run, the others stop.
+    fn resize(&mut self, target: u32) {
+        self.tasks.retain(|t| !t.is_finished());
+        let n = self.ids.len().max(1) as f64;
+        for k in 0..self.ids.len() {
+            let want = (k as u64) < u64::from(target);
+            match (&self.running[k], want) {
+                (None, true) => {
+                    self.admit_from[k] = self.last_session[k] + 1;
+                    // Lamp k of n connects at k/n of the ramp-up.
+                    let ramp = if self.started { Duration::ZERO } else { self.targets.ramp_up.mul_f64(k as f64 / n) };
+                    self.running[k] = Some(self.spawn(k, ramp));
+                }
+                (Some(_), false) => self.running[k] = None, // its task winds down when its queue closes
+                _ => {}
+            }
+        }
+        self.started = true;
+    }
+
+    fn spawn(&mut self, k: usize, ramp_delay: Duration) -> mpsc::UnboundedSender<(Action, Instant)> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (id, targets) = (self.ids[k].clone(), &self.targets);
         let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
         let link = Link {
             options: targets.mqtt.clone(),
@@ -410,50 +462,173 @@ pub async fn run(
         let task = LampTask {
             id,
             link,
-            // Lamp k of n connects at k/n of the ramp-up.
-            ramp_delay: targets.ramp_up.mul_f64(k as f64 / n),
+            ramp_delay,
             targets: targets.clone(),
-            out: out.clone(),
-            counters: counters.clone(),
+            out: self.out.clone(),
+            counters: self.counters.clone(),
             visits: HashMap::new(),
             session: crate::schedule::NO_SESSION,
             responder: None,
             revival: None,
             closing: Vec::new(),
-            stop: stop.clone(),
+            stop: self.stop.clone(),
         };
-        tasks.push(tokio::spawn(task.run(rx)));
-        senders.push(tx);
+        self.tasks.push(tokio::spawn(task.run(rx)));
+        tx
     }
-    let mut interrupted = false;
-    for action in schedule {
-        let intended = start + action.at;
-        tokio::select! {
-            biased;
-            _ = stop::requested(&mut stop) => { interrupted = true; }
-            _ = tokio::time::sleep_until(intended) => {}
+
+    /// Hands the action to its lamp if that lamp runs and the action's session started while it ran.
+    fn dispatch(&mut self, action: Action, intended: Instant) {
+        let k = action.lamp as usize;
+        let Some(slot) = self.running.get(k) else { return };
+        if action.session != crate::schedule::NO_SESSION {
+            self.last_session[k] = self.last_session[k].max(action.session);
         }
-        if interrupted {
+        match slot {
+            Some(tx) if action.session == crate::schedule::NO_SESSION || action.session >= self.admit_from[k] => {
+                self.counters.dispatched.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send((action, intended));
+            }
+            _ => {
+                self.counters.inactive.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// No more actions: every lamp's queue closes; the tasks to wait for.
+    fn close(mut self) -> Vec<JoinHandle<()>> {
+        self.running.clear();
+        self.tasks
+    }
+}
+
+/// Follows a change of the target of running lamps; `false` once its sender is gone (the last target holds).
+fn follow(pool: &mut Pool, changed: Result<(), watch::error::RecvError>, active: &mut watch::Receiver<u32>) -> bool {
+    match changed {
+        Ok(()) => {
+            pool.resize(*active.borrow_and_update());
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Runs the schedule from `start` to the run's end (`targets.end`: the lamps stay connected until then even when
+/// the schedule ends earlier) or until `stop`; returns once every lamp has finished. `active` is how many lamps run
+/// (lamps `0..n`; a closed channel's last value holds): a standalone run keeps it at every lamp, a Locust worker
+/// follows the master's target with it.
+#[allow(clippy::too_many_arguments)] // each is a separate input of the run; bundling them would only rename them
+pub async fn run(
+    schedule: impl Iterator<Item = Action>,
+    lamps: Vec<LampId>,
+    targets: Targets,
+    start: Instant,
+    out: Samples,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<Stop>,
+    mut active: watch::Receiver<u32>,
+) {
+    let (end, wind_down) = (targets.end, targets.grace + targets.timeout + Duration::from_secs(2));
+    let mut pool = Pool::new(lamps, targets, out, counters, stop.clone());
+    pool.resize(*active.borrow_and_update());
+    let mut following = true;
+    let mut interrupted = false;
+    'actions: for action in schedule {
+        let intended = start + action.at;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop::requested(&mut stop) => { interrupted = true; }
+                r = active.changed(), if following => { following = follow(&mut pool, r, &mut active); continue; }
+                _ = tokio::time::sleep_until(intended) => {}
+            }
             break;
         }
-        if let Some(tx) = senders.get(action.lamp as usize) {
-            counters.dispatched.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send((action, intended));
+        if interrupted {
+            break 'actions;
         }
+        pool.dispatch(action, intended);
     }
     if !interrupted {
         // The schedule is done (or held nothing): the lamps stay connected to the end of the run.
-        tokio::select! {
-            _ = stop::requested(&mut stop) => {}
-            _ = tokio::time::sleep_until(targets.end) => {}
+        loop {
+            tokio::select! {
+                _ = stop::requested(&mut stop) => break,
+                r = active.changed(), if following => following = follow(&mut pool, r, &mut active),
+                _ = tokio::time::sleep_until(end) => break,
+            }
         }
     }
     // Lamps finish what they were given (round trips get their time to come back), or stop on `stop`.
-    drop(senders);
-    let deadline = Instant::now() + targets.grace + targets.timeout + Duration::from_secs(2);
-    for mut t in tasks {
+    let deadline = Instant::now() + wind_down;
+    for mut t in pool.close() {
         if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
             t.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(lamps: u32) -> (Pool, Arc<Counters>) {
+        let targets = Targets {
+            mqtt: rumqttc::MqttOptions::new("t", "127.0.0.1", 1),
+            prefix: "devices/{device_id}/".into(),
+            web: "http://127.0.0.1:1/".parse().unwrap(),
+            internal_responder: false,
+            timeout: Duration::from_secs(1),
+            ramp_up: Duration::ZERO,
+            end: Instant::now() + Duration::from_secs(60),
+            hard_stop: Instant::now() + Duration::from_secs(60),
+            grace: Duration::from_secs(1),
+            reconnect: (Duration::from_millis(100), Duration::from_secs(1)),
+            fleet: Arc::new(Fleet::default()),
+        };
+        let ids = (0..lamps).map(|i| super::super::course_lamp(i, "user_{i:06}")).collect();
+        let (samples, _rx) = Samples::channel(16);
+        let counters = Arc::new(Counters::default());
+        (Pool::new(ids, targets, samples, counters.clone(), watch::channel(Stop::Running).1), counters)
+    }
+
+    fn end(lamp: u32, n: u64) -> Action {
+        let session = (u64::from(lamp) << 32) | n;
+        Action { at: Duration::ZERO, lamp, session, interface: None, kind: ActionKind::SessionEnd }
+    }
+
+    fn counts(c: &Counters) -> (u64, u64) {
+        (c.dispatched.load(Ordering::Relaxed), c.inactive.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lamps_below_the_target_run_and_take_only_sessions_that_start_while_they_run() {
+        let (mut p, c) = pool(3);
+        p.resize(1);
+        assert_eq!(p.running.iter().filter(|r| r.is_some()).count(), 1);
+        p.dispatch(end(0, 1), Instant::now());
+        p.dispatch(end(1, 1), Instant::now()); // lamp 1 is not running: its session 1 is not ours
+        assert_eq!(counts(&c), (1, 1));
+        p.resize(2);
+        p.dispatch(end(1, 1), Instant::now()); // began before lamp 1 joined: still not dispatched
+        p.dispatch(end(1, 2), Instant::now()); // began after: dispatched
+        p.dispatch(end(2, 1), Instant::now());
+        assert_eq!(counts(&c), (2, 3));
+        // Down to none: every queue closes, the tasks end on their own.
+        p.resize(0);
+        p.dispatch(end(0, 2), Instant::now());
+        assert_eq!(counts(&c), (2, 4));
+        assert!(p.running.iter().all(Option::is_none));
+        for t in p.close() {
+            tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("a lamp leaves when its queue closes")
+                .unwrap();
+        }
+        // Beyond the lamps there are: nothing happens (as before).
+        let (mut p, c) = pool(1);
+        p.resize(u32::MAX);
+        p.dispatch(end(5, 1), Instant::now());
+        assert_eq!(counts(&c), (0, 0));
     }
 }

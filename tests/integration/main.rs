@@ -10,6 +10,7 @@ mod loadtest;
 mod loadtest_outage;
 mod loadtest_profile;
 mod loadtest_replay;
+mod locust;
 mod profile_cli;
 mod readme;
 mod report_compare;

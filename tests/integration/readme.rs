@@ -128,6 +128,13 @@ const COVERAGE: &[(&str, Covered)] = &[
         "lampi-agent loadtest --replay",
         Covered::Test("loadtest_replay.rs", "a_replayed_trace_sends_every_recorded_event"),
     ),
+    (
+        "lampi-agent loadtest --locust-master",
+        Covered::Test(
+            "locust.rs",
+            "two_workers_ramp_under_a_headless_master_whose_csv_counts_what_their_folders_record",
+        ),
+    ),
     ("lampi-agent selftest", Covered::Test("selftest.rs", "a_healthy_lamp_passes_every_check_and_is_left_as_it_was")),
     (
         "lampi-agent selftest --only",

@@ -5,6 +5,7 @@
 pub mod django;
 pub mod lamp;
 pub mod loadrun;
+pub mod locust;
 pub mod mosquitto;
 pub mod probe;
 
