@@ -11,5 +11,3 @@ pub mod dist;
 pub mod draw;
 pub mod extras;
 pub mod plot;
-
-pub use crate::rundir::Error;
