@@ -16,6 +16,7 @@
 //! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
+pub mod conn;
 pub mod fleet;
 pub mod limit;
 pub mod link;
@@ -273,8 +274,9 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
     let fleet = Arc::new(Fleet::default());
+    let endpoint = conn::Endpoint::new(&mqtt, Duration::from_secs(5))?;
     let targets = Targets {
-        mqtt: mqtt.clone(),
+        mqtt: Arc::new(endpoint),
         prefix: opts.topic_prefix.clone(),
         web: settings.web.url.clone(),
         internal_responder: opts.internal_responder,

@@ -40,8 +40,8 @@ pub struct LampId {
 /// Where the lamps go and how.
 #[derive(Clone)]
 pub struct Targets {
-    /// The MQTT options template (client ids are set per connection) and topic prefix with `{device_id}`.
-    pub mqtt: rumqttc::MqttOptions,
+    /// Where every MQTT connection goes (built once: TLS included), and the topic prefix with `{device_id}`.
+    pub mqtt: Arc<super::conn::Endpoint>,
     pub prefix: String,
     pub web: reqwest::Url,
     pub internal_responder: bool,
@@ -91,7 +91,7 @@ pub struct Counters {
 pub const NO_HTTP_CLIENT: &str = "HTTP client unavailable";
 
 /// The failure name of an operation still unanswered when an interrupted run's grace ran out.
-pub const NO_ANSWER_AT_STOP: &str = "no answer before the run stopped";
+pub const NO_ANSWER_AT_STOP: &str = super::link::ABANDONED;
 
 /// An action that starts later than this after its intended start is counted as late.
 pub const LATE: Duration = Duration::from_millis(100);
@@ -246,12 +246,12 @@ impl LampTask {
                 let out = self.out.clone();
                 let owner = self.owner(intended);
                 let cmd = command(&p, &owner.client_id);
-                owner.set_config(&cmd, full, intended, &out);
+                owner.set_config(&cmd, full, intended, &out).await;
             }
             ActionKind::DeviceChanged(p) => {
                 if self.targets.internal_responder {
                     match self.responder().await {
-                        Some(r) => r.touch(command(&p, "lamp_ui"), intended),
+                        Some(r) => r.touch(command(&p, "lamp_ui"), intended).await,
                         None => {
                             self.out.send(sample::CHANGED, intended, Instant::now(), Err("lamp not up".into())).await
                         }
@@ -260,7 +260,8 @@ impl LampTask {
                     // A real lamp's touchscreen is not ours to press: send what its UI would, as a command.
                     let out = self.out.clone();
                     let owner = self.owner(intended);
-                    owner.set_config(&command(&p, &owner.client_id), false, intended, &out);
+                    let cmd = command(&p, &owner.client_id);
+                    owner.set_config(&cmd, false, intended, &out).await;
                 }
             }
             ActionKind::Reconnect { offline } => {
@@ -279,14 +280,13 @@ impl LampTask {
             }
             ActionKind::SessionEnd => {
                 if let Some(v) = self.visits.remove(&a.session) {
-                    if let Some(mut o) = v.owner {
+                    if let Some(o) = v.owner {
                         // The page stays open until the lamp has answered the last drag (or the timeout), without
                         // holding up the lamp's other sessions.
-                        let (out, timeout, stop) = (self.out.clone(), self.targets.timeout, self.stop.clone());
+                        let (timeout, stop) = (self.targets.timeout, self.stop.clone());
                         self.closing.push(tokio::spawn(async move {
                             o.settle(timeout, stop).await;
-                            o.fail_pending(&out, "no answer before the page closed");
-                            o.close().await;
+                            o.close("no answer before the page closed", Duration::from_millis(500)).await;
                         }));
                         self.closing.retain(|t| !t.is_finished());
                     }
@@ -364,9 +364,8 @@ impl LampTask {
             let _ = t.await;
         }
         for (_, v) in self.visits.drain() {
-            if let Some(mut o) = v.owner {
-                o.fail_pending(&self.out, why);
-                o.close().await;
+            if let Some(o) = v.owner {
+                o.close(why, Duration::ZERO).await;
             }
             self.counters.active.fetch_sub(1, Ordering::Relaxed);
         }
@@ -453,7 +452,7 @@ impl Pool {
         let (id, targets) = (self.ids[k].clone(), &self.targets);
         let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
         let link = Link {
-            options: targets.mqtt.clone(),
+            endpoint: targets.mqtt.clone(),
             topics,
             timeout: targets.timeout,
             reconnect: targets.reconnect,
@@ -574,7 +573,13 @@ mod tests {
 
     fn pool(lamps: u32) -> (Pool, Arc<Counters>) {
         let targets = Targets {
-            mqtt: rumqttc::MqttOptions::new("t", "127.0.0.1", 1),
+            mqtt: Arc::new(
+                super::super::conn::Endpoint::new(
+                    &rumqttc::MqttOptions::new("t", "127.0.0.1", 1),
+                    Duration::from_secs(1),
+                )
+                .unwrap(),
+            ),
             prefix: "devices/{device_id}/".into(),
             web: "http://127.0.0.1:1/".parse().unwrap(),
             internal_responder: false,
