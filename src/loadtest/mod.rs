@@ -16,12 +16,15 @@
 //! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
+mod dry_run;
 pub mod fleet;
 pub mod limit;
 pub mod link;
 mod live;
 pub mod output;
+pub mod preflight;
 mod request;
+mod run_record;
 pub mod runner;
 pub mod sample;
 pub mod stop;
@@ -119,27 +122,6 @@ fn actions(opts: &Options) -> anyhow::Result<(Actions, Option<replay::Progress>)
     Ok((Box::new(logged), progress))
 }
 
-/// `--dry-run`: what the run would do, counted (and logged to `--schedule-csv`), nothing sent.
-fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
-    let head = |what: &str| {
-        crate::console::out(&format!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration)));
-    };
-    if opts.replay.is_some() {
-        let (actions, progress) = actions(opts)?;
-        let n = actions.count();
-        head(&format!("Dry run of a replay: {n} actions"));
-        crate::console::out(&progress.expect("a replay has progress").lock().unwrap().to_string());
-        return Ok(Ending::Completed);
-    }
-    if opts.schedule_csv.is_some() {
-        actions(opts)?.0.for_each(drop);
-    }
-    let summary = schedule::summary(&opts.profile, &opts.params)?;
-    head(&format!("profile {} ({}), seed {}", opts.profile.name, opts.profile.origin, opts.params.seed));
-    crate::console::out(&summary.to_string());
-    Ok(Ending::Completed)
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -181,27 +163,6 @@ fn lamps(opts: &Options, settings: &Settings) -> Vec<LampId> {
         return vec![LampId { index: 0, device_id: id.device_id, username, password }];
     }
     (0..opts.params.lamps).map(|k| course_lamp(opts.first_lamp + k, &opts.user_pattern)).collect()
-}
-
-/// Checks that the broker answers a CONNECT and the site serves its login form.
-pub async fn preflight(settings: &Settings, timeout: Duration) -> anyhow::Result<()> {
-    let mut o = crate::mqtt::options(&settings.mqtt, &format!("lt-preflight-{}", std::process::id()), None)?;
-    o.set_keep_alive(Duration::from_secs(10));
-    let (client, mut ev) = crate::mqtt::client(o, 4);
-    let broker = format!("{}:{}", settings.mqtt.host, settings.mqtt.port);
-    match tokio::time::timeout(timeout, ev.poll()).await {
-        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) => {}
-        Ok(Ok(other)) => bail!("broker {broker}: unexpected first packet {other:?}"),
-        Ok(Err(e)) => bail!("broker {broker} is not reachable: {e} (check mqtt.host/port, or --no-preflight)"),
-        Err(_) => bail!("broker {broker} did not answer within {timeout:?}"),
-    }
-    let _ = client.try_disconnect();
-    let _ = tokio::time::timeout(Duration::from_millis(200), ev.poll()).await;
-    let web = crate::web::Session::new(&settings.web.url, timeout)?;
-    web.login_form().await.with_context(|| {
-        format!("web site {} is not serving /login/ (check web.url, or --no-preflight)", settings.web.url)
-    })?;
-    Ok(())
 }
 
 fn hostname() -> String {
@@ -251,12 +212,12 @@ async fn start_together(start_at: Option<SystemTime>, duration: Duration) -> any
 pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop>) -> anyhow::Result<Ending> {
     let lamps = lamps(opts, settings);
     if opts.dry_run {
-        return dry_run(opts, lamps.len());
+        return dry_run::run(opts, lamps.len());
     }
     // A bad trace or an unwritable --schedule-csv fails here, before any load is sent.
     let (schedule, replayed) = actions(opts)?;
     if opts.preflight {
-        preflight(settings, opts.timeout).await?;
+        preflight::check(settings, opts.timeout).await?;
     }
     let (start, start_wall) = start_together(opts.start_at, opts.params.duration).await?;
     let start_odt = time::OffsetDateTime::from(start_wall);
@@ -268,7 +229,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
         tracing::warn!("cannot keep the console's lines in {}: {e}", opts.out.join(CONSOLE_LOG).display());
     }
     let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
-    write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
+    run_record::write(opts, settings, &lamps, start_odt, replay_format)?;
 
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
@@ -370,44 +331,6 @@ impl Worker {
 
 /// The run folder's copy of the console: progress lines, log events, the summary.
 pub const CONSOLE_LOG: &str = "console.log";
-
-fn write_run_record(
-    opts: &Options,
-    settings: &Settings,
-    lamps: &[LampId],
-    start: time::OffsetDateTime,
-    replay_format: Option<String>,
-) -> anyhow::Result<()> {
-    let p = &opts.params;
-    let profile = match &opts.replay {
-        Some(_) => serde_json::Value::Null,
-        None => serde_json::json!({"name": opts.profile.name, "origin": opts.profile.origin}),
-    };
-    let replay = opts.replay.as_ref().map(|r| serde_json::json!({"path": r.path, "format": replay_format}));
-    let record = serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "start": start.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "profile": profile, "replay": replay, "schedule_csv": opts.schedule_csv,
-        "seed": p.seed, "devices": p.lamps, "first_lamp": opts.first_lamp, "this_lamp": opts.this_lamp,
-        "duration_s": p.duration.as_secs_f64(), "rate": p.rate, "speed": p.speed, "start_hour": p.start_hour,
-        "ramp_up_s": p.ramp_up.as_secs_f64(), "interval_s": opts.interval.as_secs_f64(), "timeout_s": opts.timeout.as_secs_f64(),
-        "responder": if opts.internal_responder { "internal" } else { "external" },
-        "topic_prefix": opts.topic_prefix, "user_pattern": opts.user_pattern,
-        "broker": format!("{}:{}", settings.mqtt.host, settings.mqtt.port), "web": settings.web.url.as_str(),
-        "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
-        "slos": opts.slos.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
-        "locust_master": opts.locust.as_ref().map(|l| l.master.to_string()),
-    });
-    std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
-    if opts.replay.is_some() {
-        return Ok(());
-    }
-    std::fs::write(
-        opts.out.join("profile.toml"),
-        opts.profile.to_toml(&[format!("the profile of this run, as loaded from {}", opts.profile.origin)]),
-    )?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {
