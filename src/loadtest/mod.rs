@@ -2,11 +2,17 @@
 //! virtual lamps, and records what the device saw.
 //!
 //! The pipeline: profile -> seeded schedule (`crate::schedule`, pure) -> `runner` (dispatcher + one task per lamp,
-//! `vlamp` for MQTT over `link`'s reconnecting event loops, `crate::web` for HTTP) -> samples -> one recorder task
-//! (`live`) that rolls an interval every `--interval`, writes every output file (`output`), samples this device
-//! (`system`), the broker (`broker_sys`) and the fleet's connections (`fleet`), finds outage windows
-//! (`crate::metrics::outage`), and prints progress. The recorder task owns all the files; the executors only send
+//! `vlamp` for MQTT over `link`'s reconnecting event loops, `crate::web` for HTTP) -> samples (`sample`) -> one
+//! recorder task (`live`) that takes every sample into its histograms and, every `--interval`, rolls them and takes
+//! the fleet's connection counts (`fleet`) and the broker's latest figures (`broker_sys`) -> one writer thread
+//! (`writer`) that does what blocks: it samples this device (`system`), writes every streamed file (`output`), finds
+//! outage windows (`crate::metrics::outage`) and prints progress. The writer thread owns the run folder's files while
+//! the run goes and hands them back at its end, when the recorder writes the summary; the executors only send
 //! samples. A run lasts its `--duration` whatever its schedule holds; `stop` says how signals end it early.
+//!
+//! This module is the run itself: its options, the lamps, the start, the tasks and how it ended. Around it, each
+//! in its own place: `dry_run` (`--dry-run`), `preflight` (the check before any load), `run_record` (`run.json` and
+//! `profile.toml`), `summary` (the notes and `summary.json`), `request` (flags to [`Options`]).
 //!
 //! With `--replay EXPORT` the actions come from a recorded trace instead (`crate::analytics::replay`): any iterator
 //! of actions in time order drives the same runner, and `--schedule-csv` logs whichever it is.
@@ -28,8 +34,10 @@ mod run_record;
 pub mod runner;
 pub mod sample;
 pub mod stop;
+mod summary;
 pub mod system;
 pub mod vlamp;
+mod writer;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -263,7 +271,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     let runner =
         tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), run_stop.clone(), active));
     let tap = worker.as_ref().map(|w| w.tap.clone());
-    let mut live = live::Live::new(out, start, start_wall, opts, fleet, tap);
+    let mut live = live::Live::new(out, start, start_wall, opts, fleet, tap)?;
     let broker = (settings.mqtt.host.as_str(), &*latest);
     live.record(rx, runner, broker, run_stop).await?;
     if let Some(w) = watcher {
@@ -274,7 +282,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     }
     let interrupted = *stop.borrow() != Stop::Running;
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
-    let held = live.finish(opts, &counters, interrupted, replayed.as_ref())?;
+    let held = live.finish(opts, &counters, interrupted, replayed.as_ref()).await?;
     crate::console::stop_keeping();
     Ok(match (interrupted, held) {
         (true, _) => Ending::Interrupted,
