@@ -66,7 +66,7 @@ impl Ids {
             None => rec.op(op.kind, op.name),
         };
         if self.0.len() < Self::ALIASES {
-            self.0.push((op.clone(), id));
+            self.0.push((*op, id));
         }
         id
     }
