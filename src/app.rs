@@ -39,12 +39,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// The load generator's runtime: one thread drives every connection (what blocks runs elsewhere: the recorder's
-/// writer thread, the blocking pool). Thousands of small tasks waking each other on one thread cost no futex
-/// wake-ups; on two worker threads a fifth of the generator's CPU went to parking and waking them (issue 11), and
-/// a generator that keeps to one core leaves the other to a broker or site on the same host.
+/// The load generator's runtime: ONE worker thread, onto which the whole run is spawned (the calling thread only
+/// waits for it), so thousands of connections and sessions wake each other on one thread, never across two (on two
+/// workers a fifth of the generator's CPU went to futex wake-ups: issue 11), and a generator that keeps to one core
+/// leaves the other to a broker or site on the same host. What blocks runs elsewhere (the recorder's writer
+/// thread, the blocking pool). Not a current-thread runtime: measured there, reqwest's kept-alive connections came
+/// back to their session late, sessions opened more connections, and a gunicorn gthread site (a thread held per
+/// kept-alive connection) stalled for seconds at a time; on one worker the same run has no stall.
 fn load_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
 }
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
@@ -127,13 +130,17 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
         }
     }
     let rt = load_runtime();
-    let result = rt.block_on(async {
+    let result = rt.block_on(async move {
         // SIGINT/SIGTERM stop (a second one at once), SIGHUP silences the console: see loadtest::stop.
         let stop = loadtest::stop::signals().map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;
-        match &opts.limit {
-            Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop).await,
-            None => loadtest::run(&settings, &opts, stop).await,
-        }
+        // The run on the worker thread (see load_runtime), not on this one.
+        let run = tokio::spawn(async move {
+            match &opts.limit {
+                Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop).await,
+                None => loadtest::run(&settings, &opts, stop).await,
+            }
+        });
+        run.await.map_err(|e| anyhow::anyhow!("the load run panicked: {e}"))?
     });
     match result {
         Ok(Ending::Completed) => ExitCode::from(OK),
