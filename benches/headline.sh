@@ -54,8 +54,9 @@ b0=$(cpu_ticks "$broker")
     --out "$work/run" >/dev/null 2>"$work/run.err" &
 gen=$!
 : > "$work/rss"
-while kill -0 "$gen" 2>/dev/null; do  # the generator's RSS every second, from outside it
-    r=$(rss_kb "$gen"); [[ -n $r ]] && echo "$(date +%s.%N) $r" >> "$work/rss"
+while kill -0 "$gen" 2>/dev/null; do  # every second, from outside: the generator's RSS, its and the broker's CPU
+    r=$(rss_kb "$gen"); g=$(cpu_ticks "$gen" 2>/dev/null || true)
+    [[ -n $r && -n $g ]] && echo "$(date +%s.%N) $r $g $(cpu_ticks "$broker")" >> "$work/rss"
     sleep 1
 done
 wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
@@ -68,17 +69,33 @@ ops = {(o["kind"], o["name"]): o for o in r["ops"]}
 rt = ops.get(("MQTT", "roundtrip"), {})
 # Per 1 s interval from latency.csv: the generator's messages = set_config + one answer per set_config + touchscreen.
 per = {}  # timestamp -> messages, in the order of the file (one row per operation per interval)
+rt99 = {}  # timestamp -> the interval's round trip p99 (ms)
 for line in open(f"{d}/latency.csv"):
     if line.startswith("#"): continue
     x = line.rstrip("\n").split(";")
     length, stamp, name, count = int(x[1]), x[2], x[4], int(x[5])
     if length == 0: continue  # the partial last interval
     per[stamp] = per.get(stamp, 0) + {"publish set_config": 2, "publish changed": 1}.get(name, 0) * count
-window = list(per.values())[ramp:ramp + secs]
+    if name == "roundtrip" and x[13]:
+        rt99[stamp] = float(x[13])
+stamps = list(per)[ramp:ramp + secs]
+window = [per[t] for t in stamps]
+# The window's p99 is at most the worst of its intervals' p99s (a quantile of a union never exceeds the largest
+# of the parts' quantiles), so that bound is what the goal is judged on.
+window_p99 = max((rt99.get(t, 0.0) for t in stamps), default=None)
 fails = r["aggregated"]["failures"]
 p99 = (rt.get("latency_ms") or {}).get("p99")
 g = s["generator"]; gen_cpu = g["cpu_mean_pct"]; broker_cpu = 100.0 * bticks / hz / el
-rss = [(float(t), int(k)) for t, k in (l.split() for l in open(rss_file) if l.strip())]
+samples = [l.split() for l in open(rss_file) if l.strip()]
+rss = [(float(x[0]), int(x[1])) for x in samples]
+# Mean CPU of each process over the measured window, from the per-second samples of /proc/<pid>/stat.
+inwin = [(float(x[0]), int(x[2]), int(x[3])) for x in samples if ramp <= float(x[0]) - float(samples[0][0]) <= ramp + secs]
+if len(inwin) > 1:
+    span = inwin[-1][0] - inwin[0][0]
+    gen_win = 100.0 * (inwin[-1][1] - inwin[0][1]) / hz / span
+    broker_win = 100.0 * (inwin[-1][2] - inwin[0][2]) / hz / span
+else:
+    gen_win = broker_win = None
 rss_max = max((k for _, k in rss), default=0) / 1024
 t0 = rss[0][0] if rss else 0
 after = [k for t, k in rss if t - t0 >= 60]
@@ -87,19 +104,23 @@ total = sum(window)
 print(f"{lamps} lamps ({s['lamps_connected']}), {secs} s measured after a {ramp} s ramp-up:")
 print(f"  generator MQTT messages sent: mean {total / max(len(window), 1):,.0f}/s, min {min(window, default=0):,}/s over 1 s intervals "
       f"({total:,} in the window)")
-print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round trip p99 {p99} ms (p50 {(rt.get('latency_ms') or {}).get('p50')} ms), "
+print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round trip p99 over the window at most {window_p99} ms "
+      f"(worst 1 s interval); whole run incl. ramp-up p99 {p99} ms, p50 {(rt.get('latency_ms') or {}).get('p50')} ms; "
       f"{rt.get('count', 0):,} round trips timed")
-print(f"  CPU mean, of one core: generator {gen_cpu:.0f}% (max {g['cpu_max_pct']:.0f}%), mosquitto {broker_cpu:.0f}%")
+print(f"  CPU mean over the measured window, of one core: generator {gen_win:.0f}%, mosquitto {broker_win:.0f}%; "
+      f"whole run: generator {gen_cpu:.0f}% (max {g['cpu_max_pct']:.0f}% in a 1 s interval), mosquitto {broker_cpu:.0f}%")
 print(f"  generator RSS max {rss_max:.0f} MB" + (f"; growth after the first minute {growth:+.1f}% ({after[0]/1024:.0f} -> {after[-1]/1024:.0f} MB)" if growth is not None else ""))
 print(f"  generator CPU per message: {gen_cpu / 100 * el * 1e6 / max(sum(per.values()), 1):.1f} us")
 goals = [("messages/s >= 16,700 (min 1 s interval)", min(window, default=0) >= 16700),
-         ("zero failures", fails == 0), ("round trip p99 <= 50 ms", p99 is not None and p99 <= 50),
-         ("generator mean CPU <= 1 core", gen_cpu <= 100), ("RSS <= 200 MB", rss_max <= 200)]
+         ("zero failures", fails == 0), ("round trip p99 <= 50 ms (measured window)", window_p99 is not None and window_p99 <= 50),
+         ("generator mean CPU <= 1 core", gen_win is not None and gen_win <= 100), ("RSS <= 200 MB", rss_max <= 200)]
 if growth is not None and secs >= 540:
     goals.append(("RSS growth after the first minute < 5%", growth < 5))
 for name, ok in goals:
     print(f"  goal {name}: {'met' if ok else 'NOT met'}")
 if not all(ok for _, ok in goals):
-    side = "mosquitto (one thread)" if broker_cpu >= 90 else ("the generator" if gen_cpu >= 90 else "neither at 90% of a core: the host as a whole (2 cores shared)")
+    side = ("mosquitto (one thread)" if (broker_win or 0) >= 90 else
+            "the generator" if (gen_win or 0) >= 90 else
+            "neither process at 90% of a core over the window: look at the host (2 cores shared with whatever else ran)")
     print(f"  saturated: {side}")
 PY

@@ -45,6 +45,9 @@ impl Recording {
     }
 }
 
+/// Samples the loop takes per wake-up at most, after the one that woke it.
+const BATCH: usize = 4096;
+
 /// The recorder's id of each operation seen, looked up once per sample. Executors send the consts of `sample`, so
 /// an operation is found by the addresses of its two static strings (a pointer compare each, over the dozen
 /// operations a run has); a copy of the same text at another address (another codegen unit's, a leaked string) is
@@ -137,7 +140,17 @@ impl Live {
             let at = cut_off.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
             tokio::select! {
                 s = rx.recv() => match s {
-                    Some(s) => self.recording.take(s),
+                    Some(s) => {
+                        // One wake-up takes what else is waiting too (up to a bound, so the tick is not held up):
+                        // with thousands of connection tasks on one thread, a sample per wake-up fell behind.
+                        self.recording.take(s);
+                        for _ in 0..BATCH {
+                            match rx.try_recv() {
+                                Ok(s) => self.recording.take(s),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
                 r = &mut runner => {

@@ -18,6 +18,13 @@
 //! With `--replay EXPORT` the actions come from a recorded trace instead (`crate::analytics::replay`): any iterator
 //! of actions in time order drives the same runner, and `--schedule-csv` logs whichever it is.
 //!
+//! Every queue on the way of a sample is bounded, each with its policy when full: a lamp's actions (1,024,
+//! [`runner::ACTIONS`]: the dispatcher waits, later actions start late and their lateness is measured); a
+//! connection's commands and its unacknowledged publishes (256 each, [`link::COMMANDS`], [`link::MAX_INFLIGHT`]: the
+//! action fails at once as `client queue full`); the samples to the recorder (65,536: a connection holds the one
+//! wake-up's samples in its outbox and waits before it reads its socket again; the broker's data waits in the
+//! kernel); the intervals to the writer thread (8: the recorder waits). Nothing is dropped, and memory stays flat.
+//!
 //! Honest timing (DESIGN section 6): latency is measured from each action's intended start, service time from the
 //! actual send, lateness is reported (and actions more than 100 ms late are counted), and the generator watches its
 //! own CPU and says when it is the bottleneck.
