@@ -135,3 +135,62 @@ async fn a_wrong_password_is_retried_with_backoff_and_never_connects() {
     );
     assert!(!lamp.log().contains("connected to the broker"), "{}", lamp.log());
 }
+
+/// The load generator's own MQTT connections (`loadtest::conn`, rumqttc's packet codec on rustls) against the same
+/// broker: CA, client certificate and password from the config and the environment, every round trip answered; the
+/// wrong password is a named failure on every connect, and the run still ends with its files.
+#[test]
+fn a_load_run_reaches_a_tls_broker_with_a_client_certificate_and_a_password() {
+    let (broker, tls_port) = tls_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lampi.toml");
+    std::fs::write(&cfg, tls_config(&broker, tls_port, &dir.path().join("state"))).unwrap();
+    let smoke = include_str!("../../config/profiles/smoke.toml");
+    let mqtt_only = smoke
+        .replace("web = 0.5", "web = 0")
+        .replace("app = 0.25", "app = 0.5")
+        .replace("lamp_ui = 0.25", "lamp_ui = 0.5")
+        .replace("per_hour = 180", "per_hour = 0");
+    assert!(!mqtt_only.contains("web = 0.5") && !mqtt_only.contains("per_hour = 180"), "smoke.toml changed");
+    let profile = dir.path().join("mqtt.toml");
+    std::fs::write(&profile, mqtt_only).unwrap();
+    let run = |out: &str, password: &str| {
+        let out = dir.path().join(out);
+        let args = [
+            "loadtest",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+            "--devices",
+            "8",
+            "--rate",
+            "20",
+            "--duration",
+            "5s",
+            "--responder",
+            "internal",
+            "--no-preflight",
+            "--seed",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let (code, _, err) = crate::support::lamp::run_cli(&args, &[("LAMPI_MQTT_PASSWORD", password)]);
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let ops = summary["results"]["ops"].as_array().unwrap().clone();
+        let op = |name: &str| ops.iter().find(|o| o["name"] == name).cloned().unwrap_or_default();
+        (code, err, op("connect"), op("roundtrip"), std::fs::read_to_string(out.join("lampi_failures.csv")).unwrap())
+    };
+    let (code, err, connect, roundtrip, failures) = run("good", "s3cret-lamp");
+    assert_eq!(code, 0, "{err}");
+    assert!(connect["count"].as_u64().unwrap() >= 8 && connect["failures"] == 0, "{connect}\n{failures}");
+    assert!(roundtrip["count"].as_u64().unwrap() > 0, "set_configs were sent and answered: {roundtrip}");
+    assert_eq!(failures.lines().count(), 1, "no failures over TLS:\n{failures}");
+    let (code, _, connect, roundtrip, failures) = run("wrong", "wrong");
+    assert_eq!(code, 0, "a broker that refuses is measured, not a crash");
+    assert_eq!(connect["count"], connect["failures"], "no connect succeeds: {connect}");
+    assert!(failures.contains("MQTT,connect,connection refused,"), "{failures}");
+    assert_eq!(roundtrip["count"].as_u64().unwrap_or(0), roundtrip["failures"].as_u64().unwrap_or(0), "{roundtrip}");
+}
