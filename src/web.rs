@@ -9,12 +9,21 @@
 //! dropped the connection": `connection refused` (nothing listens on the port), `connection reset` (the peer reset
 //! the connection: a server killed with requests on it, or a listener whose process is dying), and `connection
 //! closed before response` (the peer closed cleanly, EOF, before any response came).
+//!
+//! A session opens its own connection, as a browser does, and keeps it alive for its next requests. On `http://`
+//! that is this module's HTTP/1.1 client ([`wire`]), read in the caller's task: a load generator's sessions then
+//! cost a request's own work only (reqwest's pool, connection task and per-request layers were most of its CPU per
+//! request). `https://` goes through reqwest with rustls. Either way the cookies live in one jar per session.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{LOCATION, REFERER};
 use reqwest::redirect::Policy;
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
+
+mod wire;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WebError {
@@ -104,10 +113,36 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token(pub String);
 
-/// One virtual user: a cookie jar and a connection pool.
+/// One virtual user: a cookie jar and its connection to the site.
 pub struct Session {
-    client: reqwest::Client,
     base: Url,
+    jar: Arc<Jar>,
+    timeout: Duration,
+    transport: Transport,
+}
+
+/// How a session reaches the site.
+enum Transport {
+    /// `http://`: [`wire`], HTTP/1.1 on the session's own kept-alive connection, read in the session's task.
+    /// `addr` is what to connect to, `host` the `Host` header; the connection is taken out for a request and put
+    /// back after it (a session makes one request at a time).
+    Plain { addr: String, host: String, conn: Mutex<Option<wire::Conn>> },
+    /// `https://`: reqwest with rustls and the process's shared TLS configuration, the same jar as its cookie store.
+    Tls(reqwest::Client),
+}
+
+/// One request as the session's pages make it.
+struct Request<'a> {
+    url: &'a Url,
+    /// A form to POST (`application/x-www-form-urlencoded`), with its page as the referer; else a GET.
+    form: Option<&'a [(&'a str, &'a str)]>,
+}
+
+/// A response: status, where it redirects to, the body.
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
 }
 
 /// Finds `<input ... name="csrfmiddlewaretoken" value="...">` in a page.
@@ -122,10 +157,10 @@ pub fn csrf_token(html: &str) -> Option<Token> {
     (!token.is_empty()).then(|| Token(token.to_string()))
 }
 
-/// The TLS client configuration every session shares. The platform verifier reads and parses the system's CA
-/// store when it is made; reqwest makes one per client, which for a load generator opening a browser (a client
-/// with its own cookie jar and connections) per session was a third of its CPU. Built once per process here and
-/// cloned into each client (a clone shares the verifier and the crypto provider).
+/// The TLS client configuration every `https://` session shares. The platform verifier reads and parses the
+/// system's CA store when it is made; reqwest makes one per client, which for a load generator opening a browser (a
+/// client with its own cookie jar and connections) per session was a third of its CPU. Built once per process here,
+/// on the first `https://` session, and cloned into each client (a clone shares the verifier and the provider).
 fn tls() -> Result<rustls::ClientConfig, WebError> {
     static TLS: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
     let built = TLS.get_or_init(|| {
@@ -143,35 +178,142 @@ fn tls() -> Result<rustls::ClientConfig, WebError> {
     built.clone().map_err(|e| WebError::Other(format!("TLS set-up: {e}")))
 }
 
+const USER_AGENT: &str = concat!("lampi-agent/", env!("CARGO_PKG_VERSION"));
+
 impl Session {
     pub fn new(base: &Url, timeout: Duration) -> Result<Session, WebError> {
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls()?)
-            .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
-            .redirect(Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("lampi-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| WebError::Other(e.to_string()))?;
-        Ok(Session { client, base: base.clone() })
+        let jar = Arc::new(Jar::default());
+        let transport = match base.scheme() {
+            "http" => {
+                let host = base.host_str().ok_or_else(|| WebError::Other(format!("{base} has no host")))?;
+                let port = base.port_or_known_default().unwrap_or(80);
+                let addr = match base.host() {
+                    Some(url::Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
+                    _ => format!("{host}:{port}"),
+                };
+                Transport::Plain { addr, host: base.authority().to_string(), conn: Mutex::new(None) }
+            }
+            _ => Transport::Tls(
+                reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls()?)
+                    .cookie_provider(jar.clone())
+                    .redirect(Policy::none())
+                    .timeout(timeout)
+                    .connect_timeout(timeout)
+                    .user_agent(USER_AGENT)
+                    .build()
+                    .map_err(|e| WebError::Other(e.to_string()))?,
+            ),
+        };
+        Ok(Session { base: base.clone(), jar, timeout, transport })
     }
 
     fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap_or_else(|_| self.base.clone())
     }
 
+    /// One request and its response, within the session's timeout.
+    async fn send(&self, req: Request<'_>) -> Result<Reply, WebError> {
+        match &self.transport {
+            Transport::Plain { addr, host, conn } => {
+                tokio::time::timeout(self.timeout, self.plain(addr, host, conn, &req))
+                    .await
+                    .map_err(|_| WebError::Timeout)?
+            }
+            Transport::Tls(client) => {
+                let r = match req.form {
+                    Some(form) => client.post(req.url.clone()).header(REFERER, req.url.as_str()).form(form),
+                    None => client.get(req.url.clone()),
+                };
+                let r = r.send().await.map_err(|e| WebError::from_reqwest(e, &self.base))?;
+                let status = r.status().as_u16();
+                let location = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let body = r.bytes().await.map_err(|e| WebError::from_reqwest(e, &self.base))?.to_vec();
+                Ok(Reply { status, location, body })
+            }
+        }
+    }
+
+    /// A request over the kept-alive connection, or a new one. As a browser does, a request that fails on a reused
+    /// connection before any byte of its response came (the site closed the idle connection meanwhile) is sent
+    /// once more on a new connection.
+    async fn plain(
+        &self,
+        addr: &str,
+        host: &str,
+        slot: &Mutex<Option<wire::Conn>>,
+        req: &Request<'_>,
+    ) -> Result<Reply, WebError> {
+        let cookie = self.jar.cookies(req.url);
+        let target = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
+        let mut headers: Vec<(&str, &[u8])> = vec![("user-agent", USER_AGENT.as_bytes()), ("accept", b"*/*")];
+        if let Some(c) = &cookie {
+            headers.push(("cookie", c.as_bytes()));
+        }
+        let (method, body) = match req.form {
+            Some(form) => {
+                headers.push(("referer", req.url.as_str().as_bytes()));
+                headers.push(("content-type", b"application/x-www-form-urlencoded"));
+                ("POST", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish())
+            }
+            None => ("GET", String::new()),
+        };
+        let bytes = wire::request(method, target, host, &headers, body.as_bytes());
+        let kept = slot.lock().unwrap_or_else(|p| p.into_inner()).take().filter(wire::Conn::usable);
+        let (mut conn, mut reused) = match kept {
+            Some(c) => (c, true),
+            None => (self.connect(addr).await?, false),
+        };
+        loop {
+            match conn.exchange(&bytes).await {
+                Ok((head, body)) => {
+                    self.jar.set_cookies(&mut head.set_cookies.iter(), req.url);
+                    if head.keep_alive {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+                    }
+                    return Ok(Reply { status: head.status, location: head.location, body });
+                }
+                Err(wire::Failure::Io { any: false, .. }) if reused => {
+                    conn = self.connect(addr).await?;
+                    reused = false;
+                }
+                Err(wire::Failure::Io { err, any }) => return Err(self.io_error(err, any)),
+                Err(wire::Failure::Protocol(why)) => return Err(WebError::Other(why)),
+            }
+        }
+    }
+
+    async fn connect(&self, addr: &str) -> Result<wire::Conn, WebError> {
+        wire::Conn::open(addr).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => WebError::Refused(self.base.authority().to_string()),
+            std::io::ErrorKind::TimedOut => WebError::Timeout,
+            _ => WebError::Connect(format!("{addr}: {e}")),
+        })
+    }
+
+    /// A socket's failure during a request, named as [`WebError::from_reqwest`] names reqwest's.
+    fn io_error(&self, e: std::io::Error, any: bool) -> WebError {
+        use std::io::ErrorKind;
+        let peer = || self.base.authority().to_string();
+        match e.kind() {
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                WebError::Reset(peer())
+            }
+            ErrorKind::UnexpectedEof if !any => WebError::Closed(peer()),
+            ErrorKind::TimedOut => WebError::Timeout,
+            _ => WebError::Other(format!("{}: {e}", peer())),
+        }
+    }
+
     /// GET `/login/?next=/`: the form and its CSRF token (the `csrftoken` cookie, when the site sets one, is kept).
     pub async fn login_form(&self) -> Result<(Token, Page), WebError> {
         let url = self.url("/login/?next=/");
-        let r = self.client.get(url).send().await.map_err(|e| WebError::from_reqwest(e, &self.base))?;
-        let status = r.status();
-        if status != StatusCode::OK {
-            return Err(WebError::Status { status: status.as_u16(), path: "/login/".into() });
+        let r = self.send(Request { url: &url, form: None }).await?;
+        if r.status != 200 {
+            return Err(WebError::Status { status: r.status, path: "/login/".into() });
         }
-        let body = r.text().await.map_err(|e| WebError::from_reqwest(e, &self.base))?;
-        let token = csrf_token(&body).ok_or(WebError::NoCsrfToken)?;
-        Ok((token, Page { status: status.as_u16(), bytes: body.len() }))
+        let token = csrf_token(&String::from_utf8_lossy(&r.body)).ok_or(WebError::NoCsrfToken)?;
+        Ok((token, Page { status: r.status, bytes: r.body.len() }))
     }
 
     /// POST the login form. Success is Django's 302 away from the login page; the form again (200) is a wrong
@@ -180,19 +322,9 @@ impl Session {
         let url = self.url("/login/?next=/");
         let form =
             [("csrfmiddlewaretoken", token.0.as_str()), ("username", username), ("password", password), ("next", "/")];
-        let r = self
-            .client
-            .post(url.clone())
-            .header(reqwest::header::REFERER, url.as_str())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| WebError::from_reqwest(e, &self.base))?;
-        let status = r.status();
-        let location = r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = r.bytes().await.map_err(|e| WebError::from_reqwest(e, &self.base))?.len();
-        match (status.as_u16(), location) {
-            (302 | 303, Some(loc)) if !loc.contains("/login/") => Ok(Page { status: status.as_u16(), bytes }),
+        let r = self.send(Request { url: &url, form: Some(&form) }).await?;
+        match (r.status, r.location) {
+            (302 | 303, Some(loc)) if !loc.contains("/login/") => Ok(Page { status: r.status, bytes: r.body.len() }),
             (200, _) | (302 | 303, _) => Err(WebError::WrongPassword),
             (s, _) => Err(WebError::Status { status: s, path: "/login/".into() }),
         }
@@ -208,21 +340,19 @@ impl Session {
     pub async fn page(&self, path: &str) -> Result<Page, WebError> {
         let mut url = self.url(path);
         for _ in 0..5 {
-            let r = self.client.get(url.clone()).send().await.map_err(|e| WebError::from_reqwest(e, &self.base))?;
-            let status = r.status();
-            if status.is_redirection() {
-                let loc = r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let r = self.send(Request { url: &url, form: None }).await?;
+            if (300..400).contains(&r.status) {
+                let loc = r.location.as_deref().unwrap_or("");
                 if loc.contains("/login/") {
                     return Err(WebError::NotLoggedIn { path: path.to_string() });
                 }
                 url = url.join(loc).map_err(|e| WebError::Other(e.to_string()))?;
                 continue;
             }
-            let bytes = r.bytes().await.map_err(|e| WebError::from_reqwest(e, &self.base))?.len();
-            if !status.is_success() {
-                return Err(WebError::Status { status: status.as_u16(), path: path.to_string() });
+            if !(200..300).contains(&r.status) {
+                return Err(WebError::Status { status: r.status, path: path.to_string() });
             }
-            return Ok(Page { status: status.as_u16(), bytes });
+            return Ok(Page { status: r.status, bytes: r.body.len() });
         }
         Err(WebError::Redirects(path.to_string()))
     }
