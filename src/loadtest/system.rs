@@ -5,14 +5,18 @@
 //! streamed to its own file while the run goes (`system-u.csv`, ...: an interrupted run keeps every interval), and
 //! [`concat`] joins them into `system.csv` at the end in `sadf -d -- -u -r -n DEV -q` order.
 //!
-//! Sources: sysinfo for network counters, load averages, memory totals and this process's own CPU and RSS; /proc for
-//! what sysinfo does not expose (CPU time by mode, buffers/cached/commit/active/inactive/dirty, running/blocked
-//! tasks). Off Linux the /proc-only columns read 0. Pure formatting is split from reading, for tests.
+//! Sources, each read once per interval: on Linux /proc/stat (CPU time by mode, blocked tasks), /proc/meminfo,
+//! /proc/loadavg (load averages, running tasks), /proc/net/dev (every interface's counters in one read, where
+//! sysinfo opens nine sysfs files per interface) and each interface's sysfs `speed`; sysinfo for this process's own
+//! CPU and RSS, and off Linux for network counters and load averages (the /proc-only columns then read 0). Pure
+//! parsing and formatting are split from reading, for tests.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+#[cfg(not(target_os = "linux"))]
+use sysinfo::Networks;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 pub const CPU_HEADER: &str = "# hostname;interval;timestamp;CPU;%user;%nice;%system;%iowait;%steal;%idle";
 pub const MEM_HEADER: &str = "# hostname;interval;timestamp;kbmemfree;kbavail;kbmemused;%memused;kbbuffers;kbcached;kbcommit;%commit;kbactive;kbinact;kbdirty";
@@ -125,9 +129,34 @@ pub struct Interval {
     pub own_rss_kb: u64,
 }
 
+/// `/proc/net/dev`: each interface's byte and packet counters (link speed not in it: `None`).
+pub fn net_dev(text: &str) -> BTreeMap<String, NetCounters> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let v: Vec<u64> = rest.split_whitespace().map(|x| x.parse().ok()).collect::<Option<_>>()?;
+            let c = NetCounters {
+                rx_bytes: *v.first()?,
+                rx_packets: *v.get(1)?,
+                tx_bytes: *v.get(8)?,
+                tx_packets: *v.get(9)?,
+                speed_bps: None,
+            };
+            Some((name.trim().to_string(), c))
+        })
+        .collect()
+}
+
+/// `/sys/class/net/<iface>/speed` (Mb/s) in bits/s, as sysinfo reads it: `None` when unreadable or negative.
+fn link_speed(iface: &str) -> Option<u64> {
+    let mbps: i64 = std::fs::read_to_string(format!("/sys/class/net/{iface}/speed")).ok()?.trim().parse().ok()?;
+    u64::try_from(mbps).ok().map(|v| v * 1_000_000)
+}
+
 /// Reads the machine between intervals.
 pub struct Sampler {
     sys: System,
+    #[cfg(not(target_os = "linux"))]
     nets: Networks,
     pid: Pid,
     cpu: Option<CpuTimes>,
@@ -142,6 +171,7 @@ impl Sampler {
     pub fn new() -> Option<Sampler> {
         let mut s = Sampler {
             sys: System::new_with_specifics(sysinfo::RefreshKind::nothing()).ok()?,
+            #[cfg(not(target_os = "linux"))]
             nets: Networks::new_with_refreshed_list().ok()?,
             pid: sysinfo::get_current_pid().ok()?,
             cpu: None,
@@ -151,6 +181,16 @@ impl Sampler {
         Some(s)
     }
 
+    #[cfg(target_os = "linux")]
+    fn counters(&mut self) -> BTreeMap<String, NetCounters> {
+        let mut all = net_dev(&proc_read("/proc/net/dev"));
+        for (name, c) in all.iter_mut() {
+            c.speed_bps = link_speed(name);
+        }
+        all
+    }
+
+    #[cfg(not(target_os = "linux"))]
     fn counters(&mut self) -> BTreeMap<String, NetCounters> {
         self.nets.refresh(true);
         self.nets
@@ -170,7 +210,8 @@ impl Sampler {
 
     /// Samples now; deltas are over the `secs` since the previous call.
     pub fn sample(&mut self, secs: f64) -> Interval {
-        let cpu_now = CpuTimes::parse(&proc_read("/proc/stat")).unwrap_or_default();
+        let stat = proc_read("/proc/stat");
+        let cpu_now = CpuTimes::parse(&stat).unwrap_or_default();
         let cpu = self.cpu.map_or([0.0; 6], |prev| cpu_percent(&prev, &cpu_now));
         self.cpu = Some(cpu_now);
         let mem = mem_row(&crate::host::meminfo(&proc_read("/proc/meminfo")));
@@ -178,14 +219,13 @@ impl Sampler {
         let nets =
             now.iter().map(|(name, c)| (name.clone(), net_rates(self.net.get(name).unwrap_or(c), c, secs))).collect();
         self.net = now;
-        let l = System::load_average().unwrap_or(sysinfo::LoadAvg { one: 0.0, five: 0.0, fifteen: 0.0 });
         let loadavg = proc_read("/proc/loadavg");
+        let l = load_average(&loadavg);
         let (runq, plist) = loadavg
             .split_whitespace()
             .nth(3)
             .and_then(|f| f.split_once('/'))
             .map_or((0.0, 0.0), |(r, p)| (r.parse().unwrap_or(0.0), p.parse().unwrap_or(0.0)));
-        let stat = proc_read("/proc/stat");
         let blocked = stat.lines().find_map(|l| l.strip_prefix("procs_blocked ")).and_then(|v| v.trim().parse().ok());
         self.sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[self.pid]),
@@ -202,6 +242,19 @@ impl Sampler {
             own_cpu,
             own_rss_kb,
         }
+    }
+}
+
+/// The three load averages: from /proc/loadavg's text on Linux (sysinfo would read the file again), else sysinfo's.
+fn load_average(loadavg: &str) -> sysinfo::LoadAvg {
+    let zero = sysinfo::LoadAvg { one: 0.0, five: 0.0, fifteen: 0.0 };
+    if !cfg!(target_os = "linux") {
+        return System::load_average().unwrap_or(zero);
+    }
+    let v: Vec<f64> = loadavg.split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect();
+    match v[..] {
+        [one, five, fifteen] => sysinfo::LoadAvg { one, five, fifteen },
+        _ => zero,
     }
 }
 
@@ -287,6 +340,25 @@ mod tests {
         let r = net_rates(&a, &b, 2.0);
         assert_eq!(&r[..4], &[50.0, 25.0, 100.0, 50.0]);
         assert!((r[7] - 102_400.0 * 8.0 * 100.0 / 8_000_000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn proc_net_dev_counters_and_load_averages() {
+        let dev = "Inter-|   Receive                                                |  Transmit\n \
+                   face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+                   lo:  204800     100    0    0    0     0          0         0   102400      50    0    0    0     0       0          0\n  \
+                   eth0: 7 3 0 0 0 0 0 0 9 4 0 0 0 0 0 0\n";
+        let n = net_dev(dev);
+        assert_eq!(n.keys().collect::<Vec<_>>(), ["eth0", "lo"]);
+        let want =
+            NetCounters { rx_bytes: 204_800, rx_packets: 100, tx_bytes: 102_400, tx_packets: 50, speed_bps: None };
+        assert_eq!(n["lo"], want);
+        assert_eq!((n["eth0"].rx_bytes, n["eth0"].tx_packets), (7, 4));
+        if cfg!(target_os = "linux") {
+            let l = load_average("0.52 0.58 0.59 3/245 12345\n");
+            assert_eq!((l.one, l.five, l.fifteen), (0.52, 0.58, 0.59));
+            assert_eq!(load_average("").one, 0.0);
+        }
     }
 
     #[test]
