@@ -4,6 +4,7 @@
 # prints figures, every derived one computed here.
 #
 #   bash benches/peers.sh [--duration SECONDS]          default 20 s per workload (or PEERS_DURATION=SECONDS)
+#                         [--only http|mqtt]            run one group of workloads only (default: both)
 #
 # Workloads (each ~DURATION, one after the other, same site and broker):
 #   HTTP  lampi-agent loadtest  ~50 web sessions: login (CSRF form), then /, /lampi/, /lampi/device/<id> at
@@ -27,15 +28,20 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${PEERS_DURATION:-20}
+ONLY=all
 while [[ $# -gt 0 ]]; do
     case $1 in
         --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
         --duration=*) DURATION=${1#*=}; shift ;;
-        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS)" >&2; exit 64 ;;
+        --only) ONLY=${2:?--only needs http or mqtt}; shift 2 ;;
+        --only=*) ONLY=${1#*=}; shift ;;
+        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS or --only http|mqtt)" >&2; exit 64 ;;
     esac
 done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --duration '$DURATION' is not a whole number of seconds" >&2; exit 64; }
+[[ $ONLY =~ ^(all|http|mqtt)$ ]] || { echo "peers.sh: --only '$ONLY' is not http or mqtt" >&2; exit 64; }
+group() { [[ $ONLY == all || $ONLY == "$1" ]]; }  # whether the workloads of group $1 run
 export PATH="$PATH:/usr/sbin"
 PY=${LAMPI_TEST_PYTHON:-${LAMPI_TEST_VENV:-$HOME/.cache/lampi-agent/venv}/bin/python}
 VENV=${PEERS_VENV:-$HOME/.cache/lampi-agent/bench-venv}
@@ -155,6 +161,7 @@ lampi() { # $1 key, $2 profile, $3 lamps, $4 seed, then extra flags; dry run fir
 }
 
 # --- HTTP ---
+if group http; then
 echo "running: lampi-agent HTTP funnel (${DURATION} s)" >&2
 lampi lampi_http "$work/web.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://127.0.0.1:$hport"
 
@@ -218,7 +225,12 @@ else
     note wrk "wrk is not installed and apt-get install wrk failed"
 fi
 
+else
+    for k in lampi_http locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
+fi
+
 # --- MQTT ---
+if group mqtt; then
 echo "running: lampi-agent MQTT fleet (${DURATION} s)" >&2
 lampi lampi_mqtt "$work/mqtt.toml" $MQTT_LAMPS 11 --responder internal --no-preflight
 
@@ -309,6 +321,10 @@ for i in range($PUB_COUNT):
     done
 else
     for q in 1 0; do note "mosquitto_pub_q$q" "mosquitto_pub (or paho-mqtt for the counting subscriber) is not installed"; done
+fi
+
+else
+    for k in lampi_mqtt locust_mqtt mosquitto_pub_q1 mosquitto_pub_q0; do note "$k" "not run (--only $ONLY)"; done
 fi
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
