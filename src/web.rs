@@ -374,6 +374,50 @@ mod tests {
         }
     }
 
+    /// A site that answers each request with `replies[i]` on connection `i`, closing after it, and returns what
+    /// each connection received.
+    fn site(replies: Vec<&'static str>) -> (Url, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let peer = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for reply in replies {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap();
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                conn.write_all(reply.as_bytes()).unwrap();
+            } // each connection closes here, as a site closes an idle kept-alive connection
+            seen
+        });
+        (url, peer)
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_the_site_closed_is_replaced_and_cookies_go_back() {
+        let first = "HTTP/1.1 200 OK\r\nSet-Cookie: sessionid=abc; Path=/\r\nContent-Length: 2\r\n\r\nok";
+        let second = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n";
+        let (url, peer) = site(vec![first, second]);
+        let s = Session::new(&url, Duration::from_secs(5)).unwrap();
+        assert_eq!(s.page("/").await.unwrap(), Page { status: 200, bytes: 2 });
+        assert_eq!(s.page("/lampi/").await.unwrap(), Page { status: 200, bytes: 6 }, "sent again on a new connection");
+        let seen = peer.join().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].starts_with("GET / HTTP/1.1\r\n") && !seen[0].contains("cookie:"), "{}", seen[0]);
+        assert!(seen[1].starts_with("GET /lampi/ HTTP/1.1\r\n"), "{}", seen[1]);
+        assert!(seen[1].contains("\r\ncookie: sessionid=abc\r\n"), "the jar sends the cookie back: {}", seen[1]);
+    }
+
+    #[tokio::test]
+    async fn a_response_that_is_not_http_is_an_error_not_a_page() {
+        let (url, peer) = site(vec!["SSH-2.0-OpenSSH_9.2\r\n\r\n"]);
+        let s = Session::new(&url, Duration::from_secs(5)).unwrap();
+        let e = s.page("/").await.unwrap_err();
+        assert_eq!(e.name(), "error", "{e}");
+        peer.join().unwrap();
+    }
+
     #[test]
     fn finds_djangos_csrf_field_in_any_attribute_order() {
         let a = r#"<form><input type="hidden" name="csrfmiddlewaretoken" value="abc123XYZ"></form>"#;
