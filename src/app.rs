@@ -39,6 +39,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
+/// The load generator's runtime: one thread drives every connection (what blocks runs elsewhere: the recorder's
+/// writer thread, the blocking pool). Thousands of small tasks waking each other on one thread cost no futex
+/// wake-ups; on two worker threads a fifth of the generator's CPU went to parking and waking them (issue 11), and
+/// a generator that keeps to one core leaves the other to a broker or site on the same host.
+fn load_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
 /// future is first polled: a SIGTERM that arrives before the daemon's loop first polls it still stops the lamp
 /// cleanly instead of killing it (under load that window was long enough for a test to hit it).
@@ -118,7 +126,7 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
             tracing::info!(seed, profile = %opts.profile.name, devices, out = %opts.out.display(), "load run")
         }
     }
-    let rt = runtime();
+    let rt = load_runtime();
     let result = rt.block_on(async {
         // SIGINT/SIGTERM stop (a second one at once), SIGHUP silences the console: see loadtest::stop.
         let stop = loadtest::stop::signals().map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;

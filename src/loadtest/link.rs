@@ -1,34 +1,46 @@
-//! One virtual connection's event loop: it polls rumqttc, pairs outgoing packets with their acknowledgements, feeds the
-//! timings back as samples, and keeps the connection up the way `lampi-agent run` does.
+//! One virtual connection's task: it connects ([`super::conn`]), times what it sends until the broker answers, feeds
+//! the timings to the recorder as samples, and keeps the connection up the way `lampi-agent run` does. What the
+//! connection *is* (the lamp, or an owner's page) is its [`Side`]; this module is what every connection shares.
 //!
-//! A connection is *connecting* (created, no CONNACK yet: requests queue behind the CONNECT), *up*, or *down* (its
-//! last attempt failed or it dropped). Down, it reconnects after a capped exponential backoff with full jitter
-//! ([`crate::backoff`], the daemon's), and every CONNACK after a failure re-subscribes and tells the owner of the
-//! connection (the responder re-announces itself, as the lamp does). While down, nothing is queued: the callers see
-//! [`Waiting::unreachable`] and fail their action at once as `broker unreachable`; whatever was queued or in flight when
-//! the connection dropped fails with the drop's name (rumqttc discards it: the sessions are clean).
+//! The path of a sample: the side sends a packet and notes it in [`Waiting`] with its packet id and [`Timed`]
+//! (intended start, send time); the broker's answer comes in on the same task ([`Driver::packet`]), which takes the
+//! entry out and pushes a sample into the task's [`Outbox`]; after the wake-up the outbox goes to the recorder.
+//! One task per connection, one `select!` over the socket, the side's commands and one timer, no lock.
+//!
+//! A connection is *connecting* (no CONNACK yet: commands wait in the channel behind the CONNECT), *up*, or *down*
+//! (its last attempt failed or it dropped). Down, it reconnects after a capped exponential backoff with full jitter
+//! ([`crate::backoff`], the daemon's); every CONNACK after a failure subscribes again and tells the side (the lamp
+//! announces itself again). While down, a command fails at once as [`UNREACHABLE`]; whatever was waiting when the
+//! connection dropped fails with the drop's name (the sessions are clean: nothing is resent).
 //!
 //! Every connect attempt is a `connect` sample (the first timed from the action that opened the connection, later
 //! ones from the attempt's start) and is counted in the [`Fleet`]; so are drops and the time to CONNACK.
+//!
+//! Queues, all bounded: commands wait in a channel of [`COMMANDS`] (full: the action fails as `client queue full`);
+//! at most [`MAX_INFLIGHT`] publishes wait for their acknowledgement (more: `client queue full`); the outbox holds
+//! one wake-up's samples and waits for the recorder when its channel is full.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
-use tokio::sync::{mpsc, watch};
+use rumqttc::mqttbytes::v4::{Packet, Publish};
+use rumqttc::LastWill;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::conn::{Conn, Endpoint, Failure};
 use super::fleet::{Fleet, Presence, Role};
-use super::sample::{self, Op, Sample, Samples};
+use super::sample::{self, Outbox, Samples, Timed};
 use crate::backoff::Backoff;
-use crate::lamp::{codec, Command};
+use crate::lamp::Command;
 use crate::mqtt::Topics;
 
 /// How a virtual lamp reaches the broker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Link {
-    pub options: MqttOptions,
+    pub endpoint: Arc<Endpoint>,
     pub topics: Topics,
     pub timeout: Duration,
     /// Reconnect backoff: the first delay, and the cap.
@@ -46,270 +58,369 @@ pub enum State {
 
 /// The failure name of an action attempted while its connection is down.
 pub const UNREACHABLE: &str = "broker unreachable";
+/// The failure name of an action refused because its connection already has [`MAX_INFLIGHT`] unacknowledged.
+pub const QUEUE_FULL: &str = "client queue full";
+/// The failure name of what was still waiting when the connection's owner went away without closing it.
+pub const ABANDONED: &str = "no answer before the run stopped";
 
-/// Timings waiting for their answer on one connection, and the connection's state.
+/// Commands a connection's channel holds (a replayed trace at high `--speed` bursts far above a person's 10
+/// messages a second).
+pub const COMMANDS: usize = 256;
+/// Publishes waiting for their acknowledgement on one connection.
+pub const MAX_INFLIGHT: usize = 256;
+
+/// What one connection waits for, and where it stands.
 pub struct Waiting {
     pub state: State,
-    /// Publishes queued but not yet written (their packet id is not known yet), oldest first; `None` for publishes
-    /// that are not timed (their packet ids must still be consumed in order).
-    pub queued: VecDeque<Option<(Op, Instant, Instant)>>,
-    /// Written publishes by packet id.
-    inflight: HashMap<u16, (Op, Instant, Instant)>,
-    /// set_config sent, waiting for the matching lamp/changed: (command, intended, sent).
-    pub roundtrips: VecDeque<(Command, Instant, Instant)>,
-    /// The first CONNECT's timing (from the action that opened the connection), until its outcome is known.
-    connect: Option<(Instant, Instant)>,
-    /// SUBSCRIBE timing waiting for its ack.
-    subscribe: Option<(Instant, Instant)>,
-    /// Told when a SUBACK arrives (the connection is listening from then on).
-    subscribed: Option<watch::Sender<bool>>,
-    /// Whether SUBSCRIBEs are timed as samples (the owner's are; the responder's are part of its start).
-    time_subscribe: bool,
+    /// Every publish written (QoS 1 and 2) and not yet acknowledged, oldest first: packet id, when written, and
+    /// its timing if it is timed.
+    inflight: VecDeque<(u16, Instant, Option<Timed>)>,
+    /// `set_config` sent, waiting for the matching `lamp/changed`.
+    roundtrips: VecDeque<(Command, Timed)>,
+    /// The SUBSCRIBE waiting for its SUBACK, and its timing if it is timed.
+    subscribe: Option<(u16, Option<Timed>)>,
+    /// A PINGREQ waiting for its PINGRESP.
+    ping: Option<Instant>,
+    /// Round trips handed over and not yet ended, for the connection's owner to see (it waits for them to settle):
+    /// the owner counts one up when it hands a `set_config` over, this connection counts it down when it ends.
+    pub roundtrips_waiting: Arc<AtomicUsize>,
 }
 
 impl Waiting {
-    /// A connection opened by an action intended at `intended` (its subscription is queued with the CONNECT), told
-    /// on `subscribed` when it listens; `time_subscribe`: whether SUBSCRIBE -> SUBACK is a sample.
-    pub fn new(intended: Instant, subscribed: Option<watch::Sender<bool>>, time_subscribe: bool) -> Waiting {
-        let now = Instant::now();
+    fn new() -> Waiting {
         Waiting {
-            time_subscribe,
             state: State::Connecting,
-            queued: VecDeque::new(),
-            inflight: HashMap::new(),
+            inflight: VecDeque::new(),
             roundtrips: VecDeque::new(),
-            connect: Some((intended, now)),
-            subscribe: time_subscribe.then_some((intended, now)),
-            subscribed,
+            subscribe: None,
+            ping: None,
+            roundtrips_waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The connection is down: an action now fails at once rather than queue behind a reconnect.
-    pub fn unreachable(&self) -> bool {
-        self.state == State::Down
+    /// Notes a publish written as `pkid` (0, a QoS 0 publish, is not waited for).
+    pub fn sent(&mut self, pkid: u16, timed: Option<Timed>) {
+        if pkid != 0 {
+            self.inflight.push_back((pkid, Instant::now(), timed));
+        }
     }
 
-    /// Fails everything older than `timeout`.
-    fn expire(&mut self, now: Instant, timeout: Duration, out: &Samples) {
-        let old = |t: &Instant| now.duration_since(*t) > timeout;
-        while self.roundtrips.front().is_some_and(|r| old(&r.2)) {
-            let (_, intended, sent) = self.roundtrips.pop_front().expect("front");
-            out.send_now(fail(sample::ROUNDTRIP, intended, sent, "roundtrip timeout"));
-        }
-        let stale: Vec<u16> = self.inflight.iter().filter(|(_, v)| old(&v.2)).map(|(k, _)| *k).collect();
-        for pkid in stale {
-            let (op, i, s) = self.inflight.remove(&pkid).expect("stale key");
-            out.send_now(fail(op, i, s, "puback timeout"));
+    /// Whether another publish may be sent now.
+    pub fn has_room(&self) -> bool {
+        self.inflight.len() < MAX_INFLIGHT
+    }
+
+    pub fn expect_roundtrip(&mut self, cmd: Command, t: Timed) {
+        self.roundtrips.push_back((cmd, t));
+    }
+
+    /// The round trip that `state` from `client` answers, if one waits (usually the oldest).
+    pub fn answered(&mut self, state: &crate::lamp::State, client: &str) -> Option<Timed> {
+        let k = self.roundtrips.iter().position(|r| crate::lamp::answers(&r.0, state, client))?;
+        self.ended_roundtrips(1);
+        self.roundtrips.remove(k).map(|(_, t)| t)
+    }
+
+    /// `n` round trips the owner handed over have ended (answered, failed, or never sent).
+    pub fn ended_roundtrips(&self, n: usize) {
+        let _ =
+            self.roundtrips_waiting.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |k| Some(k.saturating_sub(n)));
+    }
+
+    fn acked(&mut self, pkid: u16, out: &mut Outbox) {
+        if let Some(k) = self.inflight.iter().position(|e| e.0 == pkid) {
+            if let Some((_, _, Some(t))) = self.inflight.remove(k) {
+                out.push(t, Ok(0));
+            }
         }
     }
 
     /// Timed publishes not yet acknowledged.
-    pub fn timed_pending(&self) -> bool {
-        !self.inflight.is_empty() || self.queued.iter().any(Option::is_some)
+    fn timed_pending(&self) -> bool {
+        self.inflight.iter().any(|e| e.2.is_some())
     }
 
-    /// Fails every timed publish still waiting (the connection is closing).
-    pub fn fail_timed(&mut self, out: &Samples, why: &str) {
-        let queued = self.queued.drain(..).flatten();
-        for (op, i, s) in queued.chain(self.inflight.drain().map(|(_, v)| v)) {
-            out.send_now(fail(op, i, s, why));
+    /// When something waiting runs out of time.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        let inflight = self.inflight.front().map(|e| e.1);
+        let roundtrip = self.roundtrips.front().map(|r| r.1.sent);
+        [inflight, roundtrip, self.ping].into_iter().flatten().min().map(|t| t + timeout)
+    }
+
+    /// Fails everything older than `timeout`.
+    fn expire(&mut self, now: Instant, timeout: Duration, out: &mut Outbox) {
+        let old = |t: Instant| now.saturating_duration_since(t) >= timeout;
+        while self.roundtrips.front().is_some_and(|r| old(r.1.sent)) {
+            let (_, t) = self.roundtrips.pop_front().expect("front");
+            self.ended_roundtrips(1);
+            out.push(t, Err("roundtrip timeout"));
+        }
+        while self.inflight.front().is_some_and(|e| old(e.1)) {
+            if let Some((_, _, Some(t))) = self.inflight.pop_front() {
+                out.push(t, Err("puback timeout"));
+            }
         }
     }
 
-    /// Round trips still waiting, failed as `why`.
-    pub fn fail_roundtrips(&mut self, out: &Samples, why: &str) {
-        for (_, i, s) in self.roundtrips.drain(..) {
-            out.send_now(fail(sample::ROUNDTRIP, i, s, why));
+    /// Fails every publish and round trip still waiting with `why`.
+    fn fail_all(&mut self, out: &mut Outbox, why: &str) {
+        for (_, _, t) in self.inflight.drain(..) {
+            if let Some(t) = t {
+                out.push(t, Err(why));
+            }
+        }
+        self.ended_roundtrips(self.roundtrips.len());
+        for (_, t) in self.roundtrips.drain(..) {
+            out.push(t, Err(why));
         }
     }
 
-    /// The connection dropped (or its attempt failed): rumqttc discards what was queued or written, and the answers
-    /// to what was sent will not reach this connection.
-    fn lost(&mut self, out: &Samples, why: &str) {
-        self.fail_timed(out, why);
-        self.fail_roundtrips(out, why);
-        if let Some((i, s)) = self.subscribe.take() {
-            out.send_now(fail(sample::SUBSCRIBE, i, s, why));
+    /// The connection dropped (or its attempt failed): what was sent will not be answered on it.
+    fn lost(&mut self, out: &mut Outbox, why: &str) {
+        self.fail_all(out, why);
+        if let Some((_, Some(t))) = self.subscribe.take() {
+            out.push(t, Err(why));
         }
+        self.ping = None;
         self.state = State::Down;
     }
 }
 
-pub fn failure_name(e: &ConnectionError) -> String {
-    let s = e.to_string().to_lowercase();
-    if s.contains("refused") {
-        "connection refused".into()
-    } else if s.contains("timeout") || s.contains("timed out") || s.contains("elapsed") {
-        "timeout".into()
-    } else if s.contains("reset") || s.contains("closed") || s.contains("eof") {
-        "connection lost".into()
-    } else {
-        "connection error".into()
+/// What a connection's owner asks of it, besides what its side defines.
+pub enum Flow {
+    Go,
+    /// Close: wait up to `linger` for timed publishes to be acknowledged, fail the rest with `why`, disconnect.
+    Close {
+        why: String,
+        linger: Duration,
+    },
+}
+
+/// What a connection is: the lamp or an owner's page. The driver calls it; it sends through `Conn` and notes what
+/// it waits for in `Waiting`. `conn` is `None` while the connection is down.
+pub trait Side: Sized + Send + 'static {
+    type Command: Send + 'static;
+    fn role(&self) -> Role;
+    /// The topic subscribed to (QoS 1) after every CONNACK.
+    fn subscription(&self) -> &str;
+    /// The last will, if the connection has one.
+    fn will(&self) -> Option<LastWill> {
+        None
     }
+    /// After every CONNACK, once subscribed.
+    fn connected(&mut self, _conn: &mut Conn, _w: &mut Waiting) {}
+    /// The SUBACK came: the connection listens.
+    fn subscribed(&mut self) {}
+    /// A publish on the subscription (its acknowledgement is already queued).
+    fn publish(&mut self, p: Publish, conn: &mut Conn, w: &mut Waiting, out: &mut Outbox);
+    fn command(&mut self, c: Self::Command, conn: Option<&mut Conn>, w: &mut Waiting, out: &mut Outbox) -> Flow;
+    /// The task ends.
+    fn finish(self) {}
 }
 
-pub fn fail(op: Op, intended: Instant, started: Instant, why: &str) -> Sample {
-    Sample { op, intended, started, finished: Instant::now(), outcome: Err(why.to_string()) }
+/// A connection's task. See the module docs.
+pub struct Driver<S: Side> {
+    pub side: S,
+    pub client_id: String,
+    pub link: Link,
+    pub commands: mpsc::Receiver<S::Command>,
+    pub out: Outbox,
+    pub waiting: Waiting,
+    /// The first attempt's timing: from the action that opened the connection.
+    pub opened: Timed,
 }
 
-pub fn ok(op: Op, intended: Instant, started: Instant, bytes: u64) -> Sample {
-    Sample { op, intended, started, finished: Instant::now(), outcome: Ok(bytes) }
+enum Ended {
+    Closed,
+    Lost(Failure),
 }
 
-/// The pause after a failed attempt: the backoff's next delay (`unit` in [0, 1) picks it between the first delay and
-/// the current ceiling: full jitter), slept on tokio's clock.
-pub async fn pause(backoff: &mut Backoff, unit: f64) {
-    tokio::time::sleep(backoff.next_delay(unit)).await;
-}
-
-/// What the event loop hands the connection's owner (the responder): publishes on its subscriptions, and each
-/// CONNACK after a failure (time to announce itself again).
-#[derive(Debug)]
-pub enum Inbound {
-    Publish(String, bytes::Bytes),
-    Reconnected,
-}
-
-/// One connection's event loop and what it needs besides rumqttc's.
-pub struct Driver {
-    pub client: AsyncClient,
-    pub waiting: Arc<Mutex<Waiting>>,
-    pub out: Samples,
-    /// The topic subscribed to (QoS 1), again after every reconnect.
-    pub subscription: String,
-    /// The owner's `lamp/changed`: publishes on it answer round trips.
-    pub changed_topic: Option<String>,
-    /// The responder: every other publish, and reconnects.
-    pub inbound: Option<mpsc::UnboundedSender<Inbound>>,
-    pub timeout: Duration,
-    pub role: Role,
-}
-
-/// A client and its event loop for `link`, as `client_id`.
-pub fn client(link: &Link, client_id: &str, will: bool, capacity: usize) -> (AsyncClient, EventLoop) {
-    let mut o = link.options.clone();
-    o.set_client_id(client_id.to_string());
-    if will {
-        o.set_last_will(crate::mqtt::will(&link.topics));
+impl<S: Side> Driver<S> {
+    /// A driver for `side`, opened by an action intended at `intended`; its command sender.
+    pub fn new(
+        side: S,
+        client_id: String,
+        link: Link,
+        intended: Instant,
+        out: &Samples,
+    ) -> (Driver<S>, mpsc::Sender<S::Command>, Arc<AtomicUsize>) {
+        let (tx, commands) = mpsc::channel(COMMANDS);
+        let waiting = Waiting::new();
+        let watched = waiting.roundtrips_waiting.clone();
+        let opened = Timed { op: sample::CONNECT, intended, sent: Instant::now() };
+        (Driver { side, client_id, link, commands, out: Outbox::new(out), waiting, opened }, tx, watched)
     }
-    crate::mqtt::client(o, capacity)
-}
 
-impl Driver {
-    /// Polls the event loop until it sends a DISCONNECT; reconnects with backoff when the connection fails.
-    pub async fn run(self, mut ev: EventLoop, link: Link) {
-        let mut presence = Presence::new(link.fleet.clone(), self.role);
-        let mut backoff = Backoff::new(link.reconnect.0, link.reconnect.1);
-        let mut sweep = tokio::time::interval(Duration::from_millis(250));
+    /// Connects, serves, reconnects with backoff when the connection fails, until closed.
+    pub async fn run(mut self) {
+        let mut presence = Presence::new(self.link.fleet.clone(), self.side.role());
+        let mut backoff = Backoff::new(self.link.reconnect.0, self.link.reconnect.1);
+        let mut first = true;
         loop {
-            let attempt = (!presence.is_up()).then(|| {
-                presence.fleet().attempt();
-                Instant::now()
-            });
-            // The sweep must not cancel `poll`: rumqttc's poll is not cancel-safe while it connects (a dropped
-            // connect leaves a half-open CONNECT behind, the next poll connects again under the same client id, and
-            // the broker drops one of the two), so one poll future lives until it completes.
-            let event = {
-                let poll = ev.poll();
-                tokio::pin!(poll);
-                loop {
-                    tokio::select! {
-                        e = &mut poll => break e,
-                        _ = sweep.tick() => self.lock().expire(Instant::now(), self.timeout, &self.out),
-                    }
-                }
-            };
-            match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let started = attempt.unwrap_or_else(Instant::now);
-                    presence.connected(started.elapsed());
+            presence.fleet().attempt();
+            let start = Instant::now();
+            let (intended, sent) = if first { (self.opened.intended, self.opened.sent) } else { (start, start) };
+            let timing = Timed { op: sample::CONNECT, intended, sent };
+            match self.link.endpoint.connect(&self.client_id, self.side.will()).await {
+                Ok(mut conn) => {
+                    presence.connected(start.elapsed());
                     backoff.reset();
-                    self.connected(started);
-                }
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-                Ok(event) => self.handle(event),
-                Err(e) => {
-                    let why = failure_name(&e);
-                    if !presence.is_up() {
-                        presence.fleet().refused();
-                    }
-                    presence.dropped();
-                    self.failed(attempt, &why);
-                    // Whatever rumqttc kept (written but unacknowledged, or still in the request channel) is
-                    // discarded: the next session is clean, and every one of those has been failed above.
-                    ev.clean();
-                    ev.pending.clear();
-                    pause(&mut backoff, rand::random::<f64>()).await;
-                }
-            }
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A CONNACK: the connect sample, and after a failure the subscription again and the owner told.
-    fn connected(&self, started: Instant) {
-        let mut w = self.lock();
-        let (intended, sent) = w.connect.take().unwrap_or((started, started));
-        self.out.send_now(ok(sample::CONNECT, intended, sent, 0));
-        let again = w.state == State::Down;
-        if again {
-            let now = Instant::now();
-            if self.client.try_subscribe(&self.subscription, QoS::AtLeastOnce).is_ok() && w.time_subscribe {
-                w.subscribe = Some((now, now));
-            }
-            if let Some(tx) = &self.inbound {
-                let _ = tx.send(Inbound::Reconnected);
-            }
-        }
-        w.state = State::Up;
-    }
-
-    /// An attempt failed or the connection dropped.
-    fn failed(&self, attempt: Option<Instant>, why: &str) {
-        let mut w = self.lock();
-        if let Some(started) = attempt {
-            let (intended, sent) = w.connect.take().unwrap_or((started, started));
-            self.out.send_now(fail(sample::CONNECT, intended, sent, why));
-        }
-        w.lost(&self.out, why);
-    }
-
-    fn handle(&self, event: Event) {
-        let mut w = self.lock();
-        match event {
-            Event::Incoming(Packet::SubAck(_)) => {
-                if let Some((i, s)) = w.subscribe.take() {
-                    self.out.send_now(ok(sample::SUBSCRIBE, i, s, 0));
-                }
-                if let Some(tx) = &w.subscribed {
-                    let _ = tx.send(true);
-                }
-            }
-            Event::Outgoing(Outgoing::Publish(pkid)) => {
-                if let Some(Some(t)) = w.queued.pop_front() {
-                    w.inflight.insert(pkid, t);
-                }
-            }
-            Event::Incoming(Packet::PubAck(a)) => {
-                if let Some((op, i, s)) = w.inflight.remove(&a.pkid) {
-                    self.out.send_now(ok(op, i, s, 0));
-                }
-            }
-            Event::Incoming(Packet::Publish(p)) => {
-                if self.changed_topic.as_deref() == Some(p.topic.as_str()) {
-                    if let Ok((state, client)) = codec::parse_state(&p.payload) {
-                        if let Some(k) = w.roundtrips.iter().position(|r| crate::lamp::answers(&r.0, &state, &client)) {
-                            let (_, i, s) = w.roundtrips.remove(k).expect("position");
-                            self.out.send_now(ok(sample::ROUNDTRIP, i, s, p.payload.len() as u64));
+                    self.out.push(timing, Ok(0));
+                    // The owner's first SUBSCRIBE is timed from the action that opened the connection (it was
+                    // asked for with the CONNECT), a later one from the CONNACK that it follows.
+                    let (intended, sent) = if first { (intended, sent) } else { (Instant::now(), Instant::now()) };
+                    let subscribe =
+                        (self.side.role() == Role::Owner).then_some(Timed { op: sample::SUBSCRIBE, intended, sent });
+                    first = false;
+                    self.waiting.subscribe = Some((conn.subscribe(self.side.subscription()), subscribe));
+                    self.waiting.state = State::Up;
+                    self.side.connected(&mut conn, &mut self.waiting);
+                    match self.serve(&mut conn).await {
+                        Ended::Closed => break,
+                        Ended::Lost(why) => {
+                            presence.dropped();
+                            self.waiting.lost(&mut self.out, why.name());
                         }
                     }
-                } else if let Some(tx) = &self.inbound {
-                    let _ = tx.send(Inbound::Publish(p.topic, p.payload));
+                }
+                Err(why) => {
+                    first = false;
+                    presence.fleet().refused();
+                    self.out.push(timing, Err(why.name()));
+                    self.waiting.lost(&mut self.out, why.name());
                 }
             }
+            self.out.flush().await;
+            if !self.pause(backoff.next_delay(rand::random::<f64>())).await {
+                break;
+            }
+        }
+        self.out.flush().await;
+        self.side.finish();
+    }
+
+    /// Down for `delay`: commands fail at once. False if the connection was closed meanwhile.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            let flow = tokio::select! {
+                _ = tokio::time::sleep_until(until) => return true,
+                c = self.commands.recv() => match c {
+                    Some(c) => self.side.command(c, None, &mut self.waiting, &mut self.out),
+                    None => return false,
+                },
+            };
+            self.out.flush().await;
+            if let Flow::Close { why, .. } = flow {
+                self.waiting.fail_all(&mut self.out, &why);
+                return false;
+            }
+        }
+    }
+
+    /// Serves a connection that is up until it drops or is closed.
+    async fn serve(&mut self, conn: &mut Conn) -> Ended {
+        let timeout = self.link.timeout;
+        let keep_alive = self.link.endpoint.keep_alive();
+        let far = || Instant::now() + Duration::from_secs(3600);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed = timer.deadline();
+        let mut closing: Option<(String, Instant)> = None;
+        if let Err(why) = conn.flush().await {
+            return Ended::Lost(why); // what the CONNACK was followed by: the subscription, the lamp's announcement
+        }
+        loop {
+            // One timer: the oldest thing waiting, the keep-alive, the end of a close. It moves earlier when needed
+            // and otherwise fires late at most once per timeout (then it is set again).
+            let mut due = conn.last_write + keep_alive;
+            if let Some(d) = self.waiting.deadline(timeout) {
+                due = due.min(d);
+            }
+            if let Some((_, until)) = &closing {
+                due = due.min(*until);
+            }
+            if due < armed {
+                timer.as_mut().reset(due);
+                armed = due;
+            }
+            let flow = tokio::select! {
+                r = conn.read() => {
+                    if let Err(why) = r {
+                        return Ended::Lost(why);
+                    }
+                    loop {
+                        match conn.next_packet() {
+                            Ok(Some(p)) => self.packet(p, conn),
+                            Ok(None) => break,
+                            Err(why) => return Ended::Lost(why),
+                        }
+                    }
+                    Flow::Go
+                }
+                c = self.commands.recv(), if closing.is_none() => {
+                    let mut flow = match c {
+                        Some(c) => self.side.command(c, Some(conn), &mut self.waiting, &mut self.out),
+                        None => Flow::Close { why: ABANDONED.into(), linger: Duration::ZERO },
+                    };
+                    // Whatever else is queued goes out in the same write.
+                    while matches!(flow, Flow::Go) {
+                        match self.commands.try_recv() {
+                            Ok(c) => flow = self.side.command(c, Some(conn), &mut self.waiting, &mut self.out),
+                            Err(_) => break,
+                        }
+                    }
+                    flow
+                }
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    self.waiting.expire(now, timeout, &mut self.out);
+                    if self.waiting.ping.is_some_and(|t| now.saturating_duration_since(t) >= timeout) {
+                        return Ended::Lost(Failure::Timeout);
+                    }
+                    if self.waiting.ping.is_none() && now >= conn.last_write + keep_alive {
+                        conn.ping();
+                        self.waiting.ping = Some(now);
+                    }
+                    armed = far();
+                    timer.as_mut().reset(armed);
+                    Flow::Go
+                }
+            };
+            if let Flow::Close { why, linger } = flow {
+                closing = Some((why, Instant::now() + linger));
+            }
+            if let Some((why, until)) = &closing {
+                if !self.waiting.timed_pending() || Instant::now() >= *until {
+                    self.waiting.fail_all(&mut self.out, why);
+                    conn.disconnect();
+                    let _ = conn.flush().await;
+                    self.waiting.state = State::Down;
+                    return Ended::Closed;
+                }
+            }
+            if let Err(why) = conn.flush().await {
+                return Ended::Lost(why);
+            }
+            self.out.flush().await;
+        }
+    }
+
+    /// One packet from the broker.
+    fn packet(&mut self, p: Packet, conn: &mut Conn) {
+        conn.acknowledge(&p);
+        match p {
+            Packet::PubAck(a) => self.waiting.acked(a.pkid, &mut self.out),
+            // QoS 2 (the lamp's birth): PUBREC completes it for us; the PUBCOMP that follows needs nothing.
+            Packet::PubRec(r) => self.waiting.acked(r.pkid, &mut self.out),
+            Packet::SubAck(a) if self.waiting.subscribe.as_ref().is_some_and(|s| s.0 == a.pkid) => {
+                if let Some((_, Some(t))) = self.waiting.subscribe.take() {
+                    self.out.push(t, Ok(0));
+                }
+                self.side.subscribed();
+            }
+            Packet::PingResp => self.waiting.ping = None,
+            Packet::Publish(p) => self.side.publish(p, conn, &mut self.waiting, &mut self.out),
             _ => {}
         }
     }
@@ -331,7 +442,7 @@ mod tests {
                     let (mut b, mut rng) = (Backoff::new(min, max), rand::rngs::SmallRng::seed_from_u64(i));
                     let mut attempts = vec![Instant::now()];
                     while Instant::now() < back {
-                        pause(&mut b, rng.random()).await; // this attempt was refused
+                        tokio::time::sleep(b.next_delay(rng.random())).await; // this attempt was refused
                         attempts.push(Instant::now());
                     }
                     attempts
@@ -357,28 +468,85 @@ mod tests {
         assert!(late[20] < Duration::from_millis(600) && late[180] > Duration::from_millis(1500), "{late:?}");
     }
 
-    #[tokio::test]
-    async fn a_dropped_connection_fails_what_it_was_waiting_for_and_then_fails_at_once() {
-        let (out, mut rx) = Samples::channel(16);
-        let t = Instant::now();
-        let mut w = Waiting::new(t, None, true);
-        assert!(!w.unreachable(), "connecting: requests queue behind the CONNECT");
-        w.queued.push_back(Some((sample::PUBLISH, t, t)));
-        w.queued.push_back(None);
-        let cmd = Command { client: "c".into(), h: None, s: None, brightness: None, on: Some(false) };
-        w.roundtrips.push_back((cmd, t, t));
-        w.lost(&out, "connection lost");
-        assert!(w.unreachable() && w.queued.is_empty() && w.roundtrips.is_empty());
+    fn timed(op: sample::Op, t: Instant) -> Timed {
+        Timed { op, intended: t, sent: t }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<sample::Sample>) -> Vec<(&'static str, Result<u64, String>)> {
         let mut got = Vec::new();
         while let Ok(s) = rx.try_recv() {
-            got.push((s.op.name, s.outcome.unwrap_err()));
+            got.push((s.op.name, s.outcome));
         }
         got.sort();
-        let lost = "connection lost".to_string();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_fails_what_it_was_waiting_for_and_then_fails_at_once() {
+        let (samples, mut rx) = Samples::channel(16);
+        let mut out = Outbox::new(&samples);
+        let t = Instant::now();
+        let mut w = Waiting::new();
+        w.state = State::Up;
+        w.sent(1, Some(timed(sample::PUBLISH, t)));
+        w.sent(2, None); // untimed (an answer): nothing to report
+        let cmd = Command { client: "c".into(), h: None, s: None, brightness: None, on: Some(false) };
+        w.expect_roundtrip(cmd, timed(sample::ROUNDTRIP, t));
+        w.subscribe = Some((3, Some(timed(sample::SUBSCRIBE, t))));
+        w.lost(&mut out, "connection lost");
+        assert_eq!(w.state, State::Down);
+        assert!(w.inflight.is_empty() && w.roundtrips.is_empty() && w.subscribe.is_none());
+        let lost = Err("connection lost".to_string());
         assert_eq!(
-            got,
-            [("publish set_config", lost.clone()), ("roundtrip", lost.clone()), ("subscribe", lost.clone())],
+            drain(&mut rx),
+            [("publish set_config", lost.clone()), ("roundtrip", lost.clone()), ("subscribe", lost)],
             "every waiting operation fails under the drop's name, none is left to time out"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acks_pair_by_packet_id_in_any_order_and_the_old_ones_time_out() {
+        let (samples, mut rx) = Samples::channel(16);
+        let mut out = Outbox::new(&samples);
+        let timeout = Duration::from_secs(5);
+        let mut w = Waiting::new();
+        let t0 = Instant::now();
+        for pkid in 1..=3 {
+            w.sent(pkid, Some(timed(sample::PUBLISH, t0)));
+        }
+        assert_eq!(w.deadline(timeout), Some(t0 + timeout), "the oldest publish sets the deadline");
+        w.acked(2, &mut out);
+        w.acked(2, &mut out); // a duplicate ack times nothing twice
+        w.acked(9, &mut out); // an ack of nothing we wait for
+        assert_eq!(drain(&mut rx), [("publish set_config", Ok(0))]);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        w.sent(4, Some(timed(sample::CHANGED, Instant::now())));
+        w.acked(1, &mut out);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        w.expire(Instant::now(), timeout, &mut out);
+        assert_eq!(
+            drain(&mut rx),
+            [("publish set_config", Ok(0)), ("publish set_config", Err("puback timeout".into()))]
+        );
+        assert!(w.timed_pending(), "the younger one still waits");
+        assert_eq!(w.deadline(timeout), Some(t0 + Duration::from_secs(3) + timeout));
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_holds_samples_in_order_and_hands_them_over_when_there_is_room() {
+        let (samples, mut rx) = Samples::channel(1);
+        let mut out = Outbox::new(&samples);
+        let t = Instant::now();
+        for op in [sample::PUBLISH, sample::ROUNDTRIP, sample::CHANGED] {
+            out.push(timed(op, t), Ok(0));
+        }
+        assert_eq!(rx.try_recv().unwrap().op, sample::PUBLISH, "the first fit");
+        let flush = tokio::spawn(async move {
+            out.flush().await;
+            out
+        });
+        assert_eq!(rx.recv().await.unwrap().op, sample::ROUNDTRIP, "then the held ones, in order");
+        assert_eq!(rx.recv().await.unwrap().op, sample::CHANGED);
+        flush.await.unwrap();
     }
 }

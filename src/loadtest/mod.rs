@@ -2,11 +2,18 @@
 //! virtual lamps, and records what the device saw.
 //!
 //! The pipeline: profile -> seeded schedule (`crate::schedule`, pure) -> `runner` (dispatcher + one task per lamp,
-//! `vlamp` for MQTT over `link`'s reconnecting event loops, `crate::web` for HTTP) -> samples -> one recorder task
-//! (`live`) that rolls an interval every `--interval`, writes every output file (`output`), samples this device
-//! (`system`), the broker (`broker_sys`) and the fleet's connections (`fleet`), finds outage windows
-//! (`crate::metrics::outage`), and prints progress. The recorder task owns all the files; the executors only send
+//! `vlamp` for MQTT: the owner's page and the lamp, each connection one reconnecting task (`link`) on rumqttc's
+//! packet codec (`conn`); `crate::web` for HTTP) -> samples (`sample`) -> one
+//! recorder task (`live`) that takes every sample into its histograms and, every `--interval`, rolls them and takes
+//! the fleet's connection counts (`fleet`) and the broker's latest figures (`broker_sys`) -> one writer thread
+//! (`writer`) that does what blocks: it samples this device (`system`), writes every streamed file (`output`), finds
+//! outage windows (`crate::metrics::outage`) and prints progress. The writer thread owns the run folder's files while
+//! the run goes and hands them back at its end, when the recorder writes the summary; the executors only send
 //! samples. A run lasts its `--duration` whatever its schedule holds; `stop` says how signals end it early.
+//!
+//! This module is the run itself: its options, the lamps, the start, the tasks and how it ended. Around it, each
+//! in its own place: `dry_run` (`--dry-run`), `preflight` (the check before any load), `run_record` (`run.json` and
+//! `profile.toml`), `summary` (the notes and `summary.json`), `request` (flags to [`Options`]).
 //!
 //! With `--replay EXPORT` the actions come from a recorded trace instead (`crate::analytics::replay`): any iterator
 //! of actions in time order drives the same runner, and `--schedule-csv` logs whichever it is.
@@ -16,17 +23,23 @@
 //! own CPU and says when it is the bottleneck.
 
 pub mod broker_sys;
+pub mod conn;
+mod dry_run;
 pub mod fleet;
 pub mod limit;
 pub mod link;
 mod live;
 pub mod output;
+pub mod preflight;
 mod request;
+mod run_record;
 pub mod runner;
 pub mod sample;
 pub mod stop;
+mod summary;
 pub mod system;
 pub mod vlamp;
+mod writer;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -119,27 +132,6 @@ fn actions(opts: &Options) -> anyhow::Result<(Actions, Option<replay::Progress>)
     Ok((Box::new(logged), progress))
 }
 
-/// `--dry-run`: what the run would do, counted (and logged to `--schedule-csv`), nothing sent.
-fn dry_run(opts: &Options, lamps: usize) -> anyhow::Result<Ending> {
-    let head = |what: &str| {
-        crate::console::out(&format!("{what}, {lamps} lamp(s), {}", humantime::format_duration(opts.params.duration)));
-    };
-    if opts.replay.is_some() {
-        let (actions, progress) = actions(opts)?;
-        let n = actions.count();
-        head(&format!("Dry run of a replay: {n} actions"));
-        crate::console::out(&progress.expect("a replay has progress").lock().unwrap().to_string());
-        return Ok(Ending::Completed);
-    }
-    if opts.schedule_csv.is_some() {
-        actions(opts)?.0.for_each(drop);
-    }
-    let summary = schedule::summary(&opts.profile, &opts.params)?;
-    head(&format!("profile {} ({}), seed {}", opts.profile.name, opts.profile.origin, opts.params.seed));
-    crate::console::out(&summary.to_string());
-    Ok(Ending::Completed)
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -181,27 +173,6 @@ fn lamps(opts: &Options, settings: &Settings) -> Vec<LampId> {
         return vec![LampId { index: 0, device_id: id.device_id, username, password }];
     }
     (0..opts.params.lamps).map(|k| course_lamp(opts.first_lamp + k, &opts.user_pattern)).collect()
-}
-
-/// Checks that the broker answers a CONNECT and the site serves its login form.
-pub async fn preflight(settings: &Settings, timeout: Duration) -> anyhow::Result<()> {
-    let mut o = crate::mqtt::options(&settings.mqtt, &format!("lt-preflight-{}", std::process::id()), None)?;
-    o.set_keep_alive(Duration::from_secs(10));
-    let (client, mut ev) = crate::mqtt::client(o, 4);
-    let broker = format!("{}:{}", settings.mqtt.host, settings.mqtt.port);
-    match tokio::time::timeout(timeout, ev.poll()).await {
-        Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) => {}
-        Ok(Ok(other)) => bail!("broker {broker}: unexpected first packet {other:?}"),
-        Ok(Err(e)) => bail!("broker {broker} is not reachable: {e} (check mqtt.host/port, or --no-preflight)"),
-        Err(_) => bail!("broker {broker} did not answer within {timeout:?}"),
-    }
-    let _ = client.try_disconnect();
-    let _ = tokio::time::timeout(Duration::from_millis(200), ev.poll()).await;
-    let web = crate::web::Session::new(&settings.web.url, timeout)?;
-    web.login_form().await.with_context(|| {
-        format!("web site {} is not serving /login/ (check web.url, or --no-preflight)", settings.web.url)
-    })?;
-    Ok(())
 }
 
 fn hostname() -> String {
@@ -251,12 +222,12 @@ async fn start_together(start_at: Option<SystemTime>, duration: Duration) -> any
 pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop>) -> anyhow::Result<Ending> {
     let lamps = lamps(opts, settings);
     if opts.dry_run {
-        return dry_run(opts, lamps.len());
+        return dry_run::run(opts, lamps.len());
     }
     // A bad trace or an unwritable --schedule-csv fails here, before any load is sent.
     let (schedule, replayed) = actions(opts)?;
     if opts.preflight {
-        preflight(settings, opts.timeout).await?;
+        preflight::check(settings, opts.timeout).await?;
     }
     let (start, start_wall) = start_together(opts.start_at, opts.params.duration).await?;
     let start_odt = time::OffsetDateTime::from(start_wall);
@@ -268,13 +239,14 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
         tracing::warn!("cannot keep the console's lines in {}: {e}", opts.out.join(CONSOLE_LOG).display());
     }
     let replay_format = replayed.as_ref().map(|p| p.lock().unwrap().format.clone());
-    write_run_record(opts, settings, &lamps, start_odt, replay_format)?;
+    run_record::write(opts, settings, &lamps, start_odt, replay_format)?;
 
     let mut mqtt = crate::mqtt::options(&settings.mqtt, "lt", None)?;
     mqtt.set_keep_alive(Duration::from_secs(60));
     let fleet = Arc::new(Fleet::default());
+    let endpoint = conn::Endpoint::new(&mqtt, Duration::from_secs(5))?;
     let targets = Targets {
-        mqtt: mqtt.clone(),
+        mqtt: Arc::new(endpoint),
         prefix: opts.topic_prefix.clone(),
         web: settings.web.url.clone(),
         internal_responder: opts.internal_responder,
@@ -302,7 +274,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     let runner =
         tokio::spawn(runner::run(schedule, lamps, targets, start, samples, counters.clone(), run_stop.clone(), active));
     let tap = worker.as_ref().map(|w| w.tap.clone());
-    let mut live = live::Live::new(out, start, start_wall, opts, fleet, tap);
+    let mut live = live::Live::new(out, start, start_wall, opts, fleet, tap)?;
     let broker = (settings.mqtt.host.as_str(), &*latest);
     live.record(rx, runner, broker, run_stop).await?;
     if let Some(w) = watcher {
@@ -313,7 +285,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     }
     let interrupted = *stop.borrow() != Stop::Running;
     let replayed = replayed.map(|p| p.lock().unwrap().clone());
-    let held = live.finish(opts, &counters, interrupted, replayed.as_ref())?;
+    let held = live.finish(opts, &counters, interrupted, replayed.as_ref()).await?;
     crate::console::stop_keeping();
     Ok(match (interrupted, held) {
         (true, _) => Ending::Interrupted,
@@ -370,44 +342,6 @@ impl Worker {
 
 /// The run folder's copy of the console: progress lines, log events, the summary.
 pub const CONSOLE_LOG: &str = "console.log";
-
-fn write_run_record(
-    opts: &Options,
-    settings: &Settings,
-    lamps: &[LampId],
-    start: time::OffsetDateTime,
-    replay_format: Option<String>,
-) -> anyhow::Result<()> {
-    let p = &opts.params;
-    let profile = match &opts.replay {
-        Some(_) => serde_json::Value::Null,
-        None => serde_json::json!({"name": opts.profile.name, "origin": opts.profile.origin}),
-    };
-    let replay = opts.replay.as_ref().map(|r| serde_json::json!({"path": r.path, "format": replay_format}));
-    let record = serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "start": start.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "profile": profile, "replay": replay, "schedule_csv": opts.schedule_csv,
-        "seed": p.seed, "devices": p.lamps, "first_lamp": opts.first_lamp, "this_lamp": opts.this_lamp,
-        "duration_s": p.duration.as_secs_f64(), "rate": p.rate, "speed": p.speed, "start_hour": p.start_hour,
-        "ramp_up_s": p.ramp_up.as_secs_f64(), "interval_s": opts.interval.as_secs_f64(), "timeout_s": opts.timeout.as_secs_f64(),
-        "responder": if opts.internal_responder { "internal" } else { "external" },
-        "topic_prefix": opts.topic_prefix, "user_pattern": opts.user_pattern,
-        "broker": format!("{}:{}", settings.mqtt.host, settings.mqtt.port), "web": settings.web.url.as_str(),
-        "config": settings.origin, "lamps_first_device": lamps.first().map(|l| l.device_id.clone()),
-        "slos": opts.slos.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
-        "locust_master": opts.locust.as_ref().map(|l| l.master.to_string()),
-    });
-    std::fs::write(opts.out.join("run.json"), serde_json::to_string_pretty(&record)? + "\n")?;
-    if opts.replay.is_some() {
-        return Ok(());
-    }
-    std::fs::write(
-        opts.out.join("profile.toml"),
-        opts.profile.to_toml(&[format!("the profile of this run, as loaded from {}", opts.profile.origin)]),
-    )?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

@@ -40,8 +40,8 @@ pub struct LampId {
 /// Where the lamps go and how.
 #[derive(Clone)]
 pub struct Targets {
-    /// The MQTT options template (client ids are set per connection) and topic prefix with `{device_id}`.
-    pub mqtt: rumqttc::MqttOptions,
+    /// Where every MQTT connection goes (built once: TLS included), and the topic prefix with `{device_id}`.
+    pub mqtt: Arc<super::conn::Endpoint>,
     pub prefix: String,
     pub web: reqwest::Url,
     pub internal_responder: bool,
@@ -91,7 +91,14 @@ pub struct Counters {
 pub const NO_HTTP_CLIENT: &str = "HTTP client unavailable";
 
 /// The failure name of an operation still unanswered when an interrupted run's grace ran out.
-pub const NO_ANSWER_AT_STOP: &str = "no answer before the run stopped";
+pub const NO_ANSWER_AT_STOP: &str = super::link::ABANDONED;
+
+/// Actions a lamp may have waiting (dispatched, not yet started). A person's lamp never has more than a few; a lamp
+/// this far behind holds the dispatcher (see [`run`]) instead of letting its queue grow without bound.
+pub const ACTIONS: usize = 1024;
+
+/// A lamp's action that found its queue full, and the queue.
+type Backlog = (mpsc::Sender<(Action, Instant)>, (Action, Instant));
 
 /// An action that starts later than this after its intended start is counted as late.
 pub const LATE: Duration = Duration::from_millis(100);
@@ -246,12 +253,12 @@ impl LampTask {
                 let out = self.out.clone();
                 let owner = self.owner(intended);
                 let cmd = command(&p, &owner.client_id);
-                owner.set_config(&cmd, full, intended, &out);
+                owner.set_config(&cmd, full, intended, &out).await;
             }
             ActionKind::DeviceChanged(p) => {
                 if self.targets.internal_responder {
                     match self.responder().await {
-                        Some(r) => r.touch(command(&p, "lamp_ui"), intended),
+                        Some(r) => r.touch(command(&p, "lamp_ui"), intended).await,
                         None => {
                             self.out.send(sample::CHANGED, intended, Instant::now(), Err("lamp not up".into())).await
                         }
@@ -260,7 +267,8 @@ impl LampTask {
                     // A real lamp's touchscreen is not ours to press: send what its UI would, as a command.
                     let out = self.out.clone();
                     let owner = self.owner(intended);
-                    owner.set_config(&command(&p, &owner.client_id), false, intended, &out);
+                    let cmd = command(&p, &owner.client_id);
+                    owner.set_config(&cmd, false, intended, &out).await;
                 }
             }
             ActionKind::Reconnect { offline } => {
@@ -279,14 +287,13 @@ impl LampTask {
             }
             ActionKind::SessionEnd => {
                 if let Some(v) = self.visits.remove(&a.session) {
-                    if let Some(mut o) = v.owner {
+                    if let Some(o) = v.owner {
                         // The page stays open until the lamp has answered the last drag (or the timeout), without
                         // holding up the lamp's other sessions.
-                        let (out, timeout, stop) = (self.out.clone(), self.targets.timeout, self.stop.clone());
+                        let (timeout, stop) = (self.targets.timeout, self.stop.clone());
                         self.closing.push(tokio::spawn(async move {
                             o.settle(timeout, stop).await;
-                            o.fail_pending(&out, "no answer before the page closed");
-                            o.close().await;
+                            o.close("no answer before the page closed", Duration::from_millis(500)).await;
                         }));
                         self.closing.retain(|t| !t.is_finished());
                     }
@@ -301,7 +308,7 @@ impl LampTask {
         format!("lt-lamp-{}", self.id.device_id)
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<(Action, Instant)>) {
         let mut stop = self.stop.clone();
         if self.targets.internal_responder {
             let at = Instant::now() + self.ramp_delay;
@@ -340,7 +347,7 @@ impl LampTask {
 
     /// After the last action: round trips in flight get their time to come back (the timeout at the run's end, the
     /// grace when interrupted, nothing on a second interrupt); what is still unanswered then fails under its name.
-    async fn wind_down(&mut self, mut rx: mpsc::UnboundedReceiver<(Action, Instant)>, stop: watch::Receiver<Stop>) {
+    async fn wind_down(&mut self, mut rx: mpsc::Receiver<(Action, Instant)>, stop: watch::Receiver<Stop>) {
         let state = *stop.borrow();
         let (limit, why) = match state {
             Stop::Running => (self.targets.timeout, "no answer before the run ended"),
@@ -364,9 +371,8 @@ impl LampTask {
             let _ = t.await;
         }
         for (_, v) in self.visits.drain() {
-            if let Some(mut o) = v.owner {
-                o.fail_pending(&self.out, why);
-                o.close().await;
+            if let Some(o) = v.owner {
+                o.close(why, Duration::ZERO).await;
             }
             self.counters.active.fetch_sub(1, Ordering::Relaxed);
         }
@@ -395,7 +401,7 @@ struct Pool {
     out: Samples,
     counters: Arc<Counters>,
     stop: watch::Receiver<Stop>,
-    running: Vec<Option<mpsc::UnboundedSender<(Action, Instant)>>>,
+    running: Vec<Option<mpsc::Sender<(Action, Instant)>>>,
     /// Per lamp: the highest session seen, and the first session it may take (sessions count up per lamp).
     last_session: Vec<u64>,
     admit_from: Vec<u64>,
@@ -448,12 +454,12 @@ impl Pool {
         self.started = true;
     }
 
-    fn spawn(&mut self, k: usize, ramp_delay: Duration) -> mpsc::UnboundedSender<(Action, Instant)> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn spawn(&mut self, k: usize, ramp_delay: Duration) -> mpsc::Sender<(Action, Instant)> {
+        let (tx, rx) = mpsc::channel(ACTIONS);
         let (id, targets) = (self.ids[k].clone(), &self.targets);
         let topics = crate::mqtt::Topics::new(&targets.prefix, &id.device_id, "lamp_service");
         let link = Link {
-            options: targets.mqtt.clone(),
+            endpoint: targets.mqtt.clone(),
             topics,
             timeout: targets.timeout,
             reconnect: targets.reconnect,
@@ -477,22 +483,27 @@ impl Pool {
         tx
     }
 
-    /// Hands the action to its lamp if that lamp runs and the action's session started while it ran.
-    fn dispatch(&mut self, action: Action, intended: Instant) {
+    /// Hands the action to its lamp if that lamp runs and the action's session started while it ran. A lamp
+    /// [`ACTIONS`] behind has no room: the action comes back with the lamp's queue, for the dispatcher to wait on.
+    fn dispatch(&mut self, action: Action, intended: Instant) -> Option<Backlog> {
         let k = action.lamp as usize;
-        let Some(slot) = self.running.get(k) else { return };
+        let slot = self.running.get(k)?;
         if action.session != crate::schedule::NO_SESSION {
             self.last_session[k] = self.last_session[k].max(action.session);
         }
         match slot {
             Some(tx) if action.session == crate::schedule::NO_SESSION || action.session >= self.admit_from[k] => {
-                self.counters.dispatched.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send((action, intended));
+                match tx.try_send((action, intended)) {
+                    Ok(()) => self.counters.dispatched.fetch_add(1, Ordering::Relaxed),
+                    Err(mpsc::error::TrySendError::Full(item)) => return Some((tx.clone(), item)),
+                    Err(mpsc::error::TrySendError::Closed(_)) => 0, // the lamp already ended (a run cut short)
+                };
             }
             _ => {
                 self.counters.inactive.fetch_add(1, Ordering::Relaxed);
             }
         }
+        None
     }
 
     /// No more actions: every lamp's queue closes; the tasks to wait for.
@@ -547,7 +558,18 @@ pub async fn run(
         if interrupted {
             break 'actions;
         }
-        pool.dispatch(action, intended);
+        if let Some((lamp, item)) = pool.dispatch(action, intended) {
+            // This lamp is far behind (its actions take long): the schedule waits for it rather than queue without
+            // bound; every later action then starts late, and its lateness is measured.
+            tokio::select! {
+                biased;
+                _ = stop::requested(&mut stop) => {
+                    pool.counters.not_started.fetch_add(1, Ordering::Relaxed);
+                    break 'actions;
+                }
+                sent = lamp.send(item) => if sent.is_ok() { pool.counters.dispatched.fetch_add(1, Ordering::Relaxed); },
+            }
+        }
     }
     if !interrupted {
         // The schedule is done (or held nothing): the lamps stay connected to the end of the run.
@@ -574,7 +596,13 @@ mod tests {
 
     fn pool(lamps: u32) -> (Pool, Arc<Counters>) {
         let targets = Targets {
-            mqtt: rumqttc::MqttOptions::new("t", "127.0.0.1", 1),
+            mqtt: Arc::new(
+                super::super::conn::Endpoint::new(
+                    &rumqttc::MqttOptions::new("t", "127.0.0.1", 1),
+                    Duration::from_secs(1),
+                )
+                .unwrap(),
+            ),
             prefix: "devices/{device_id}/".into(),
             web: "http://127.0.0.1:1/".parse().unwrap(),
             internal_responder: false,
@@ -630,5 +658,18 @@ mod tests {
         p.resize(u32::MAX);
         p.dispatch(end(5, 1), Instant::now());
         assert_eq!(counts(&c), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lamp_far_behind_hands_the_action_back_instead_of_queueing_without_bound() {
+        let (mut p, c) = pool(1);
+        p.resize(1);
+        // The lamp's task cannot run until this test yields: its queue fills.
+        for n in 0..ACTIONS as u64 {
+            assert!(p.dispatch(end(0, n + 1), Instant::now()).is_none(), "action {n} fits");
+        }
+        let (lamp, item) = p.dispatch(end(0, ACTIONS as u64 + 1), Instant::now()).expect("no room: handed back");
+        assert_eq!(counts(&c), (ACTIONS as u64, 0), "not counted as dispatched until it is");
+        tokio::time::timeout(Duration::from_secs(5), lamp.send(item)).await.expect("room once the lamp runs").unwrap();
     }
 }

@@ -1,13 +1,16 @@
 //! One timed operation, as executors report it: what it was, when it should have started (the schedule's intent),
 //! when it really started, when it finished, and how it ended. The recorder turns these into histograms; executors
 //! never aggregate themselves. Sending is a bounded channel: if the recorder falls behind, executors wait, and the
-//! wait shows up as lateness, never as lost samples.
+//! wait shows up as lateness, never as lost samples. A connection's event loop, which must not wait in the middle
+//! of handling a packet, collects its samples in an [`Outbox`] and hands them over after each wake-up: when the
+//! channel is full it waits there, before reading its socket again (back-pressure: the broker's data waits in the
+//! kernel's socket buffer; nothing is dropped and nothing grows without bound).
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// An operation's identity: `kind` ("GET", "POST", "MQTT") and a grouped `name` ("/lampi/device/[id]", "roundtrip").
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Op {
     pub kind: &'static str,
     pub name: &'static str,
@@ -48,15 +51,49 @@ impl Samples {
         let s = Sample { op, intended, started, finished: Instant::now(), outcome };
         let _ = self.0.send(s).await;
     }
+}
 
-    /// For event-loop callbacks that must not wait: drops nothing unless the run is over (channel closed);
-    /// a full channel falls back to a spawned send.
-    pub fn send_now(&self, s: Sample) {
-        if let Err(mpsc::error::TrySendError::Full(s)) = self.0.try_send(s) {
-            let tx = self.0.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(s).await;
-            });
+/// An operation being timed: what, when it should have started, when it was sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    pub op: Op,
+    pub intended: Instant,
+    pub sent: Instant,
+}
+
+/// One event loop's samples between hand-overs (see the module docs). Holds at most what one wake-up produced.
+pub struct Outbox {
+    tx: mpsc::Sender<Sample>,
+    held: Vec<Sample>,
+}
+
+impl Outbox {
+    pub fn new(to: &Samples) -> Outbox {
+        Outbox { tx: to.0.clone(), held: Vec::new() }
+    }
+
+    /// `t` ended now: `Ok(bytes)` or `Err(failure name)`.
+    pub fn push(&mut self, t: Timed, outcome: Result<u64, &str>) {
+        let s = Sample {
+            op: t.op,
+            intended: t.intended,
+            started: t.sent,
+            finished: Instant::now(),
+            outcome: outcome.map_err(str::to_string),
+        };
+        if !self.held.is_empty() {
+            return self.held.push(s);
+        }
+        match self.tx.try_send(s) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {} // closed: the run is over
+            Err(mpsc::error::TrySendError::Full(s)) => self.held.push(s),
+        }
+    }
+
+    /// Hands over what the channel had no room for, waiting for room (in order).
+    pub async fn flush(&mut self) {
+        for s in self.held.drain(..) {
+            let _ = self.tx.send(s).await;
         }
     }
 }

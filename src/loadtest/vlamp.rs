@@ -2,40 +2,52 @@
 //! `lamp/changed`) and, with `--responder internal`, the lamp's side (a responder that behaves as `lampi-agent run`
 //! does, with the same codec and state rules, so one host can stand in for a fleet).
 //!
-//! Timing: `connect` is CONNECT -> CONNACK, `subscribe` SUBSCRIBE -> SUBACK, `publish` the request -> PUBACK (the
-//! event loop reports each outgoing packet id in order, which pairs requests with acks), and `roundtrip` is
-//! `set_config` sent -> the matching `lamp/changed` received, matched by `client` and content. Anything not
-//! answered within the timeout is a failure with its own name. Nothing here blocks on the network: publishes are
-//! queued, and each connection's event loop (`super::link`) runs in its own task, reconnecting with backoff when the
-//! broker goes away; after every reconnect the owner subscribes again and the responder re-announces itself.
-//! While a connection is down, an action on it fails at once as `broker unreachable`.
+//! Timing: `connect` is CONNECT -> CONNACK, `subscribe` SUBSCRIBE -> SUBACK, `publish` the request -> PUBACK (paired
+//! by packet id), and `roundtrip` is `set_config` sent -> the matching `lamp/changed` received, matched by `client`
+//! and content. Anything not answered within the timeout is a failure with its own name. Each connection is one
+//! task ([`super::link::Driver`]); the handles here only send it commands, so nothing here waits on the network.
+//! The responder answers a `set_config` inside its connection's task: the PUBACK of the command and the
+//! `lamp/changed` it causes leave in one write. While a connection is down, an action on it fails at once as
+//! `broker unreachable`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, QoS};
-use tokio::sync::{mpsc, watch};
+use rumqttc::mqttbytes::v4::Publish;
+use rumqttc::{LastWill, QoS};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::conn::Conn;
 use super::fleet::Role;
 pub use super::link::Link;
-use super::link::{self, fail, Driver, Inbound, Waiting, UNREACHABLE};
-use super::sample::{self, Samples};
+use super::link::{Driver, Flow, Side, Waiting, QUEUE_FULL, UNREACHABLE};
+use super::sample::{self, Outbox, Samples, Timed};
 use super::stop::Stop;
 use crate::lamp::{codec, Command, State};
 use crate::mqtt::Topics;
 
-/// Requests a connection may queue before `try_publish` reports it full (a failure, never a wait). Replayed traces
-/// at high `--speed` burst far above a person's 10 messages a second; the buffer grows only as far as it is used.
-const REQUESTS: usize = 256;
+/// What the lamp page asks of its connection.
+enum OwnerCommand {
+    /// Publish `sent` (intended at `intended`, handed over at `at`) and time its PUBACK and round trip.
+    SetConfig {
+        sent: Command,
+        intended: Instant,
+        at: Instant,
+    },
+    Close {
+        why: String,
+        linger: Duration,
+    },
+}
 
 /// The owner's connection: the lamp page's MQTT client.
 pub struct Owner {
-    client: AsyncClient,
+    commands: mpsc::Sender<OwnerCommand>,
     pub client_id: String,
-    topics: Topics,
-    waiting: Arc<Mutex<Waiting>>,
+    roundtrips: Arc<AtomicUsize>,
     task: JoinHandle<()>,
     /// What the page believes the lamp's state is; it sends the full state each time, as the page does.
     pub view: State,
@@ -44,33 +56,15 @@ pub struct Owner {
 impl Owner {
     /// Connects (timed from `intended`) and subscribes to `lamp/changed`.
     pub fn connect(link: &Link, client_id: &str, intended: Instant, out: &Samples) -> Owner {
-        let (client, ev) = link::client(link, client_id, false, REQUESTS);
-        let waiting = Arc::new(Mutex::new(Waiting::new(intended, None, true)));
-        let _ = client.try_subscribe(&link.topics.changed, QoS::AtLeastOnce);
-        let driver = Driver {
-            client: client.clone(),
-            waiting: waiting.clone(),
-            out: out.clone(),
-            subscription: link.topics.changed.clone(),
-            changed_topic: Some(link.topics.changed.clone()),
-            inbound: None,
-            timeout: link.timeout,
-            role: Role::Owner,
-        };
-        let task = tokio::spawn(driver.run(ev, link.clone()));
-        Owner {
-            client,
-            client_id: client_id.to_string(),
-            topics: link.topics.clone(),
-            waiting,
-            task,
-            view: State::default(),
-        }
+        let side = OwnerSide { topics: link.topics.clone() };
+        let (driver, commands, roundtrips) = Driver::new(side, client_id.to_string(), link.clone(), intended, out);
+        let task = tokio::spawn(driver.run());
+        Owner { commands, client_id: client_id.to_string(), roundtrips, task, view: State::default() }
     }
 
     /// Sends `cmd` (with `full`, the whole state with it applied, as the web page does; otherwise just its fields,
     /// as the app does); times the PUBACK and the round trip.
-    pub fn set_config(&mut self, cmd: &Command, full: bool, intended: Instant, out: &Samples) {
+    pub async fn set_config(&mut self, cmd: &Command, full: bool, intended: Instant, out: &Samples) {
         self.view = self.view.apply(cmd);
         let sent = if full {
             Command {
@@ -88,37 +82,31 @@ impl Owner {
             };
             Command { client: self.client_id.clone(), h, s, ..cmd.clone() }
         };
-        let payload = codec::encode_command(&sent);
-        let now = Instant::now();
-        let mut w = lock(&self.waiting);
-        if w.unreachable() {
-            out.send_now(fail(sample::PUBLISH, intended, now, UNREACHABLE));
-            out.send_now(fail(sample::ROUNDTRIP, intended, now, UNREACHABLE));
-            return;
-        }
-        match self.client.try_publish(&self.topics.set_config, QoS::AtLeastOnce, false, payload) {
-            Ok(()) => {
-                w.queued.push_back(Some((sample::PUBLISH, intended, now)));
-                w.roundtrips.push_back((sent, intended, now));
-            }
-            Err(_) => out.send_now(fail(sample::PUBLISH, intended, now, "client queue full")),
+        let at = Instant::now();
+        self.roundtrips.fetch_add(1, Ordering::Relaxed);
+        if self.commands.try_send(OwnerCommand::SetConfig { sent, intended, at }).is_err() {
+            self.roundtrips.fetch_sub(1, Ordering::Relaxed);
+            out.send(sample::PUBLISH, intended, at, Err(QUEUE_FULL.into())).await;
         }
     }
 
-    /// Disconnects (a connection that is not up is dropped at once: there is nobody to say goodbye to).
-    pub async fn close(&mut self) {
-        if lock(&self.waiting).state == link::State::Up {
-            let _ = self.client.try_disconnect();
-            let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.task).await;
+    /// Closes the connection: publishes still unacknowledged get up to `linger`, then they and the round trips
+    /// still waiting fail as `why`.
+    pub async fn close(mut self, why: &str, linger: Duration) {
+        let bye = OwnerCommand::Close { why: why.to_string(), linger };
+        let limit = linger + Duration::from_millis(500);
+        if tokio::time::timeout(limit, self.commands.send(bye)).await.is_err()
+            || tokio::time::timeout(limit, &mut self.task).await.is_err()
+        {
+            self.task.abort();
         }
-        self.task.abort();
     }
 
     /// Waits (up to `limit`, or until the run must stop at once) until no round trip is waiting.
     pub async fn settle(&self, limit: Duration, mut stop: watch::Receiver<Stop>) {
         let deadline = Instant::now() + limit;
         let settled = async {
-            while !lock(&self.waiting).roundtrips.is_empty() && Instant::now() < deadline {
+            while self.roundtrips.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
@@ -127,49 +115,92 @@ impl Owner {
             _ = super::stop::now(&mut stop) => {}
         }
     }
+}
 
-    /// Round trips still waiting (at the end of a run they are reported as failures by the caller).
-    pub fn fail_pending(&self, out: &Samples, why: &str) {
-        lock(&self.waiting).fail_roundtrips(out, why);
+struct OwnerSide {
+    topics: Topics,
+}
+
+impl Side for OwnerSide {
+    type Command = OwnerCommand;
+
+    fn role(&self) -> Role {
+        Role::Owner
     }
+
+    fn subscription(&self) -> &str {
+        &self.topics.changed
+    }
+
+    fn publish(&mut self, p: Publish, _conn: &mut Conn, w: &mut Waiting, out: &mut Outbox) {
+        if p.topic != self.topics.changed {
+            return;
+        }
+        if let Ok((state, client)) = codec::parse_state(&p.payload) {
+            if let Some(t) = w.answered(&state, &client) {
+                out.push(t, Ok(p.payload.len() as u64));
+            }
+        }
+    }
+
+    fn command(&mut self, c: OwnerCommand, conn: Option<&mut Conn>, w: &mut Waiting, out: &mut Outbox) -> Flow {
+        let (sent, intended, at) = match c {
+            OwnerCommand::SetConfig { sent, intended, at } => (sent, intended, at),
+            OwnerCommand::Close { why, linger } => return Flow::Close { why, linger },
+        };
+        let publish = Timed { op: sample::PUBLISH, intended, sent: at };
+        let roundtrip = Timed { op: sample::ROUNDTRIP, intended, sent: at };
+        match conn {
+            None => {
+                w.ended_roundtrips(1);
+                out.push(publish, Err(UNREACHABLE));
+                out.push(roundtrip, Err(UNREACHABLE));
+            }
+            Some(_) if !w.has_room() => {
+                w.ended_roundtrips(1);
+                out.push(publish, Err(QUEUE_FULL));
+            }
+            Some(conn) => {
+                let pkid = conn.publish(&self.topics.set_config, QoS::AtLeastOnce, false, codec::encode_command(&sent));
+                w.sent(pkid, Some(publish));
+                w.expect_roundtrip(sent, roundtrip);
+            }
+        }
+        Flow::Go
+    }
+}
+
+/// What the lamp's own task is asked.
+enum LampCommand {
+    /// A change on the touchscreen, intended at `intended`, handed over at `at`.
+    Touch {
+        cmd: Command,
+        intended: Instant,
+        at: Instant,
+    },
+    Close {
+        why: String,
+        linger: Duration,
+        state: oneshot::Sender<State>,
+    },
 }
 
 /// The lamp's side, inside the load run: answers `set_config` as `lampi-agent run` would.
 pub struct Responder {
-    /// `respond`, which hands back the lamp's state and the event loop's task when the touchscreen is gone.
-    task: JoinHandle<(State, JoinHandle<()>)>,
-    waiting: Arc<Mutex<Waiting>>,
-    out: Samples,
-    ui: mpsc::UnboundedSender<(Command, Instant)>,
-    client: AsyncClient,
+    commands: mpsc::Sender<LampCommand>,
+    task: JoinHandle<()>,
     subscribed: watch::Receiver<bool>,
+    out: Samples,
 }
 
 impl Responder {
     /// Connects (timed from `intended` as `connect`), announces itself as the lamp does and answers commands.
     pub fn start(link: &Link, client_id: &str, state: State, intended: Instant, out: &Samples) -> Responder {
-        let (client, ev) = link::client(link, client_id, true, REQUESTS);
-        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
-        let (ui_tx, ui_rx) = mpsc::unbounded_channel();
         let (subscribed_tx, subscribed) = watch::channel(false);
-        let waiting = Arc::new(Mutex::new(Waiting::new(intended, Some(subscribed_tx), false)));
-        let topics = link.topics.clone();
-        let _ = client.try_subscribe(&topics.set_config, QoS::AtLeastOnce);
-        announce(&client, &topics, &state, &mut lock(&waiting));
-        let driver = Driver {
-            client: client.clone(),
-            waiting: waiting.clone(),
-            out: out.clone(),
-            subscription: topics.set_config.clone(),
-            changed_topic: None,
-            inbound: Some(pub_tx),
-            timeout: link.timeout,
-            role: Role::Lamp,
-        };
-        let loop_task = tokio::spawn(driver.run(ev, link.clone()));
-        let lamp = Lamp { client: client.clone(), topics, state, waiting: waiting.clone(), out: out.clone() };
-        let task = tokio::spawn(lamp.respond(pub_rx, ui_rx, loop_task));
-        Responder { task, waiting, out: out.clone(), ui: ui_tx, client, subscribed }
+        let side = LampSide { topics: link.topics.clone(), state, subscribed: subscribed_tx, reply: None };
+        let (driver, commands, _) = Driver::new(side, client_id.to_string(), link.clone(), intended, out);
+        let task = tokio::spawn(driver.run());
+        Responder { commands, task, subscribed, out: out.clone() }
     }
 
     /// Waits (up to `limit`) until the lamp listens to `set_config`; false if it did not within the limit.
@@ -181,116 +212,124 @@ impl Responder {
 
     /// A change made on the lamp's own touchscreen: applied and published by the lamp (timed as `publish changed`,
     /// from `intended`).
-    pub fn touch(&self, cmd: Command, intended: Instant) {
-        let _ = self.ui.send((cmd, intended));
+    pub async fn touch(&self, cmd: Command, intended: Instant) {
+        let at = Instant::now();
+        if self.commands.try_send(LampCommand::Touch { cmd, intended, at }).is_err() {
+            self.out.send(sample::CHANGED, intended, at, Err(QUEUE_FULL.into())).await;
+        }
     }
 
     /// Disconnects once the touchscreen changes already made are published and acknowledged (up to `limit`); any
     /// still unacknowledged then is reported as failed with `why`, never dropped. Returns the lamp's state, which it
     /// keeps across reconnects as the real lamp does.
-    pub async fn close(self, limit: Duration, why: &str) -> Option<State> {
-        drop(self.ui);
-        let deadline = Instant::now() + limit;
-        let (state, loop_task) = match tokio::time::timeout(limit, self.task).await {
-            Ok(Ok((state, task))) => (Some(state), Some(task)),
-            _ => (None, None),
-        };
-        while lock(&self.waiting).timed_pending() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    pub async fn close(mut self, limit: Duration, why: &str) -> Option<State> {
+        let (tx, rx) = oneshot::channel();
+        let bye = LampCommand::Close { why: why.to_string(), linger: limit, state: tx };
+        let wait = limit + Duration::from_millis(500);
+        if tokio::time::timeout(wait, self.commands.send(bye)).await.is_err() {
+            self.task.abort();
+            return None;
         }
-        lock(&self.waiting).fail_timed(&self.out, why);
-        let up = lock(&self.waiting).state == link::State::Up;
-        let _ = self.client.try_disconnect();
-        if let Some(mut t) = loop_task {
-            if !up || tokio::time::timeout(Duration::from_millis(500), &mut t).await.is_err() {
-                t.abort();
-            }
+        let state = tokio::time::timeout(wait, rx).await.ok().and_then(Result::ok);
+        if tokio::time::timeout(Duration::from_millis(500), &mut self.task).await.is_err() {
+            self.task.abort();
         }
         state
     }
 }
 
-fn lock(w: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
-    w.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What a lamp publishes on every connect: `"1"` on its connection topic (QoS 2, retained) and its state on
-/// `lamp/changed` (retained). Untimed, but their packet ids take their place in the order, or every later timing
-/// would be off by two.
-fn announce(client: &AsyncClient, topics: &Topics, state: &State, w: &mut Waiting) {
-    let birth = codec::encode_changed(state, "lamp_service");
-    for sent in [
-        client.try_publish(&topics.connection, QoS::ExactlyOnce, true, "1"),
-        client.try_publish(&topics.changed, QoS::AtLeastOnce, true, birth),
-    ] {
-        if sent.is_ok() {
-            w.queued.push_back(None);
-        }
-    }
-}
-
-/// The responder's own task: the lamp's state and how it answers.
-struct Lamp {
-    client: AsyncClient,
+struct LampSide {
     topics: Topics,
     state: State,
-    waiting: Arc<Mutex<Waiting>>,
-    out: Samples,
+    subscribed: watch::Sender<bool>,
+    /// Where the state goes when the lamp is closed.
+    reply: Option<oneshot::Sender<State>>,
 }
 
-impl Lamp {
-    /// Answers `set_config` and touchscreen changes until the touchscreen is gone; re-announces after reconnects.
-    async fn respond(
-        mut self,
-        mut incoming: mpsc::UnboundedReceiver<Inbound>,
-        mut ui: mpsc::UnboundedReceiver<(Command, Instant)>,
-        loop_task: JoinHandle<()>,
-    ) -> (State, JoinHandle<()>) {
-        loop {
-            // `timed`: a touchscreen change, with its intended start; answers to set_config are not timed here.
-            let (cmd, timed) = tokio::select! {
-                m = incoming.recv() => match m {
-                    Some(Inbound::Publish(topic, payload)) if topic == self.topics.set_config => {
-                        match codec::parse_command(&payload) {
-                            Ok(cmd) => (cmd, None),
-                            Err(_) => continue, // a bad command changes nothing, as on the real lamp
-                        }
-                    }
-                    Some(Inbound::Reconnected) => {
-                        announce(&self.client, &self.topics, &self.state, &mut lock(&self.waiting));
-                        continue;
-                    }
-                    Some(_) => continue,
-                    None => break,
-                },
-                c = ui.recv() => match c { Some((c, intended)) => (c, Some(intended)), None => break },
-            };
-            self.apply(&cmd, timed);
+impl LampSide {
+    /// Applies a change and publishes the new state (timed from `timed` for a touchscreen change).
+    fn apply(
+        &mut self,
+        cmd: &Command,
+        timed: Option<Timed>,
+        conn: Option<&mut Conn>,
+        w: &mut Waiting,
+        out: &mut Outbox,
+    ) {
+        // The touchscreen works without a broker; telling anyone does not.
+        self.state = self.state.apply(cmd);
+        match conn {
+            None => {
+                if let Some(t) = timed {
+                    out.push(t, Err(UNREACHABLE));
+                }
+            }
+            Some(_) if !w.has_room() => {
+                if let Some(t) = timed {
+                    out.push(t, Err(QUEUE_FULL));
+                }
+            }
+            Some(conn) => {
+                let payload = codec::encode_changed(&self.state, &cmd.client);
+                w.sent(conn.publish(&self.topics.changed, QoS::AtLeastOnce, true, payload), timed);
+            }
         }
-        (self.state, loop_task)
+    }
+}
+
+impl Side for LampSide {
+    type Command = LampCommand;
+
+    fn role(&self) -> Role {
+        Role::Lamp
     }
 
-    /// Applies a change and publishes the new state (timed from `timed` for a touchscreen change).
-    fn apply(&mut self, cmd: &Command, timed: Option<Instant>) {
-        let now = Instant::now();
-        // Queue and record under one lock (as the owner does), so the event loop cannot report this publish's
-        // packet id before its entry is there; untimed publishes still take their place in the order.
-        let mut w = lock(&self.waiting);
-        if w.unreachable() {
-            // The touchscreen works without a broker; telling anyone does not.
-            self.state = self.state.apply(cmd);
-            if let Some(intended) = timed {
-                self.out.send_now(fail(sample::CHANGED, intended, now, UNREACHABLE));
-            }
+    fn subscription(&self) -> &str {
+        &self.topics.set_config
+    }
+
+    fn will(&self) -> Option<LastWill> {
+        Some(crate::mqtt::will(&self.topics))
+    }
+
+    /// What a lamp publishes on every connect: `"1"` on its connection topic (QoS 2, retained) and its state on
+    /// `lamp/changed` (retained), untimed.
+    fn connected(&mut self, conn: &mut Conn, w: &mut Waiting) {
+        w.sent(conn.publish(&self.topics.connection, QoS::ExactlyOnce, true, "1"), None);
+        let birth = codec::encode_changed(&self.state, "lamp_service");
+        w.sent(conn.publish(&self.topics.changed, QoS::AtLeastOnce, true, birth), None);
+    }
+
+    fn subscribed(&mut self) {
+        let _ = self.subscribed.send(true);
+    }
+
+    fn publish(&mut self, p: Publish, conn: &mut Conn, w: &mut Waiting, out: &mut Outbox) {
+        if p.topic != self.topics.set_config {
             return;
         }
-        self.state = self.state.apply(cmd);
-        let payload = codec::encode_changed(&self.state, &cmd.client);
-        match (self.client.try_publish(&self.topics.changed, QoS::AtLeastOnce, true, payload).is_ok(), timed) {
-            (true, Some(intended)) => w.queued.push_back(Some((sample::CHANGED, intended, now))),
-            (true, None) => w.queued.push_back(None),
-            (false, Some(intended)) => self.out.send_now(fail(sample::CHANGED, intended, now, "client queue full")),
-            (false, None) => {}
+        // A bad command changes nothing, as on the real lamp.
+        if let Ok(cmd) = codec::parse_command(&p.payload) {
+            self.apply(&cmd, None, Some(conn), w, out);
+        }
+    }
+
+    fn command(&mut self, c: LampCommand, conn: Option<&mut Conn>, w: &mut Waiting, out: &mut Outbox) -> Flow {
+        match c {
+            LampCommand::Touch { cmd, intended, at } => {
+                self.apply(&cmd, Some(Timed { op: sample::CHANGED, intended, sent: at }), conn, w, out);
+                Flow::Go
+            }
+            LampCommand::Close { why, linger, state } => {
+                self.reply = Some(state);
+                Flow::Close { why, linger }
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Some(tx) = self.reply {
+            let _ = tx.send(self.state);
         }
     }
 }

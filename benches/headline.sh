@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Benchmark (issue 11's headline; not a test: it prints figures and says which goals held):
+# 4000 virtual lamps from ONE generator process against mosquitto (set_tcp_nodelay true) on the same host.
+#
+#   bash benches/headline.sh [--lamps N] [--rate X] [--seconds S] [--ramp-up S]
+#        defaults: 4000 lamps, rate x4 of the smoke profile's MQTT sessions, 60 s measured after a 10 s ramp-up
+#   bash benches/headline.sh --seconds 600        the 10-minute memory run (RSS growth after the first minute)
+#
+# Every lamp has its lamp connection (answering set_config as `lampi-agent run` does) and an owner connection per
+# app or touchscreen session; every publish's PUBACK and every set_config's round trip is timed. Prints, from the
+# run's own files and /proc: the generator's MQTT messages sent per second over the measured window (set_config,
+# the responders' lamp/changed answers and touchscreen changes; min and mean of its 1 s intervals), failures, the
+# round trip p99, the generator's and mosquitto's mean CPU (of one core), the generator's RSS (max, and growth
+# after the first minute), and each goal as met or not. Past the knee it says which side saturated.
+# Needs mosquitto. Builds the release binary into $CARGO_TARGET_DIR (default ~/.cache/lampi-agent/bench-target).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAMPS=4000 RATE=4 SECONDS_=60 RAMP=10
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --lamps) LAMPS=$2; shift 2 ;;
+        --rate) RATE=$2; shift 2 ;;
+        --seconds) SECONDS_=$2; shift 2 ;;
+        --ramp-up) RAMP=$2; shift 2 ;;
+        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "headline.sh: unknown argument '$1'" >&2; exit 64 ;;
+    esac
+done
+export PATH="$PATH:/usr/sbin"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lampi-agent/bench-target}
+(cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
+BIN=$CARGO_TARGET_DIR/release/lampi-agent
+work=$(mktemp -d -t lampi-headline.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [[ -n ${KEEP:-} ]] && echo "kept $work" || rm -rf "$work"' EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); $(date -u +%FT%TZ); $("$BIN" --version | head -1)"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+{ printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_connections -1\n' "$port"
+  printf 'max_queued_messages 10000\npersistence false\n'; [[ $(id -u) -eq 0 ]] && printf 'user root\n'; } > "$work/m.conf"
+mosquitto -c "$work/m.conf" >"$work/m.log" 2>&1 &
+broker=$!
+for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+# The smoke profile's MQTT sessions only: no web sessions, no connection churn.
+cp "$ROOT/config/profiles/smoke.toml" "$work/mqtt.toml"
+sed -i -e 's/^web = 0.5/web = 0/' -e 's/^app = 0.25/app = 0.5/' -e 's/^lamp_ui = 0.25/lamp_ui = 0.5/' -e 's/^per_hour = 180/per_hour = 0/' "$work/mqtt.toml"
+"$BIN" -q loadtest --profile "$work/mqtt.toml" --dry-run --devices 1 >/dev/null  # still a valid profile
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+b0=$(cpu_ticks "$broker")
+"$BIN" -q loadtest --profile "$work/mqtt.toml" --devices "$LAMPS" --rate "$RATE" --duration "$((SECONDS_ + RAMP))s" \
+    --ramp-up "${RAMP}s" --broker "127.0.0.1:$port" --responder internal --no-preflight --seed 1 --interval 1s \
+    --out "$work/run" >/dev/null 2>"$work/run.err" &
+gen=$!
+: > "$work/rss"
+while kill -0 "$gen" 2>/dev/null; do  # the generator's RSS every second, from outside it
+    r=$(rss_kb "$gen"); [[ -n $r ]] && echo "$(date +%s.%N) $r" >> "$work/rss"
+    sleep 1
+done
+wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
+b1=$(cpu_ticks "$broker")
+python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$RAMP" "$SECONDS_" <<'PY'
+import json, sys
+d, rss_file, bticks, hz, lamps, ramp, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+s = json.load(open(f"{d}/summary.json")); r = s["results"]; el = r["elapsed_s"]
+ops = {(o["kind"], o["name"]): o for o in r["ops"]}
+rt = ops.get(("MQTT", "roundtrip"), {})
+# Per 1 s interval from latency.csv: the generator's messages = set_config + one answer per set_config + touchscreen.
+per = {}  # timestamp -> messages, in the order of the file (one row per operation per interval)
+for line in open(f"{d}/latency.csv"):
+    if line.startswith("#"): continue
+    x = line.rstrip("\n").split(";")
+    length, stamp, name, count = int(x[1]), x[2], x[4], int(x[5])
+    if length == 0: continue  # the partial last interval
+    per[stamp] = per.get(stamp, 0) + {"publish set_config": 2, "publish changed": 1}.get(name, 0) * count
+window = list(per.values())[ramp:ramp + secs]
+fails = r["aggregated"]["failures"]
+p99 = (rt.get("latency_ms") or {}).get("p99")
+g = s["generator"]; gen_cpu = g["cpu_mean_pct"]; broker_cpu = 100.0 * bticks / hz / el
+rss = [(float(t), int(k)) for t, k in (l.split() for l in open(rss_file) if l.strip())]
+rss_max = max((k for _, k in rss), default=0) / 1024
+t0 = rss[0][0] if rss else 0
+after = [k for t, k in rss if t - t0 >= 60]
+growth = (100.0 * (after[-1] - after[0]) / after[0]) if len(after) > 1 else None
+total = sum(window)
+print(f"{lamps} lamps ({s['lamps_connected']}), {secs} s measured after a {ramp} s ramp-up:")
+print(f"  generator MQTT messages sent: mean {total / max(len(window), 1):,.0f}/s, min {min(window, default=0):,}/s over 1 s intervals "
+      f"({total:,} in the window)")
+print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round trip p99 {p99} ms (p50 {(rt.get('latency_ms') or {}).get('p50')} ms), "
+      f"{rt.get('count', 0):,} round trips timed")
+print(f"  CPU mean, of one core: generator {gen_cpu:.0f}% (max {g['cpu_max_pct']:.0f}%), mosquitto {broker_cpu:.0f}%")
+print(f"  generator RSS max {rss_max:.0f} MB" + (f"; growth after the first minute {growth:+.1f}% ({after[0]/1024:.0f} -> {after[-1]/1024:.0f} MB)" if growth is not None else ""))
+print(f"  generator CPU per message: {gen_cpu / 100 * el * 1e6 / max(sum(per.values()), 1):.1f} us")
+goals = [("messages/s >= 16,700 (min 1 s interval)", min(window, default=0) >= 16700),
+         ("zero failures", fails == 0), ("round trip p99 <= 50 ms", p99 is not None and p99 <= 50),
+         ("generator mean CPU <= 1 core", gen_cpu <= 100), ("RSS <= 200 MB", rss_max <= 200)]
+if growth is not None and secs >= 540:
+    goals.append(("RSS growth after the first minute < 5%", growth < 5))
+for name, ok in goals:
+    print(f"  goal {name}: {'met' if ok else 'NOT met'}")
+if not all(ok for _, ok in goals):
+    side = "mosquitto (one thread)" if broker_cpu >= 90 else ("the generator" if gen_cpu >= 90 else "neither at 90% of a core: the host as a whole (2 cores shared)")
+    print(f"  saturated: {side}")
+PY
