@@ -11,19 +11,23 @@
 //! closed before response` (the peer closed cleanly, EOF, before any response came).
 //!
 //! A session opens its own connection, as a browser does, and keeps it alive for its next requests. On `http://`
-//! that is this module's HTTP/1.1 client ([`wire`]), read in the caller's task: a load generator's sessions then
-//! cost a request's own work only (reqwest's pool, connection task and per-request layers were most of its CPU per
-//! request). `https://` goes through reqwest with rustls. Either way the cookies live in one jar per session.
+//! that is hyper's low-level HTTP/1.1 client on one connection ([`conn`]), driven in the caller's task: a load
+//! generator's sessions then cost a request's own work only (reqwest's pool, connection task and per-request layers
+//! were most of its CPU per request). `https://` goes through reqwest with rustls. Either way the cookies live in one jar per session.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE, USER_AGENT as USER_AGENT_HEADER};
+use hyper::Method;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{LOCATION, REFERER};
 use reqwest::redirect::Policy;
 use reqwest::Url;
 
-mod wire;
+mod conn;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WebError {
@@ -123,10 +127,10 @@ pub struct Session {
 
 /// How a session reaches the site.
 enum Transport {
-    /// `http://`: [`wire`], HTTP/1.1 on the session's own kept-alive connection, read in the session's task.
+    /// `http://`: [`conn`], HTTP/1.1 on the session's own kept-alive connection, driven in the session's task.
     /// `addr` is what to connect to, `host` the `Host` header; the connection is taken out for a request and put
     /// back after it (a session makes one request at a time).
-    Plain { addr: String, host: String, conn: Mutex<Option<wire::Conn>> },
+    Plain { addr: String, host: HeaderValue, conn: Mutex<Option<conn::Conn>> },
     /// `https://`: reqwest with rustls and the process's shared TLS configuration, the same jar as its cookie store.
     Tls(reqwest::Client),
 }
@@ -191,7 +195,9 @@ impl Session {
                     Some(url::Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
                     _ => format!("{host}:{port}"),
                 };
-                Transport::Plain { addr, host: base.authority().to_string(), conn: Mutex::new(None) }
+                let host = HeaderValue::from_str(base.authority())
+                    .map_err(|_| WebError::Other(format!("{base}: the host is not a header value")))?;
+                Transport::Plain { addr, host, conn: Mutex::new(None) }
             }
             _ => Transport::Tls(
                 reqwest::Client::builder()
@@ -240,51 +246,60 @@ impl Session {
     async fn plain(
         &self,
         addr: &str,
-        host: &str,
-        slot: &Mutex<Option<wire::Conn>>,
+        host: &HeaderValue,
+        slot: &Mutex<Option<conn::Conn>>,
         req: &Request<'_>,
     ) -> Result<Reply, WebError> {
         let cookie = self.jar.cookies(req.url);
         let target = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
-        let mut headers: Vec<(&str, &[u8])> = vec![("user-agent", USER_AGENT.as_bytes()), ("accept", b"*/*")];
-        if let Some(c) = &cookie {
-            headers.push(("cookie", c.as_bytes()));
-        }
-        let (method, body) = match req.form {
-            Some(form) => {
-                headers.push(("referer", req.url.as_str().as_bytes()));
-                headers.push(("content-type", b"application/x-www-form-urlencoded"));
-                ("POST", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish())
+        let form = req.form.map(|f| url::form_urlencoded::Serializer::new(String::new()).extend_pairs(f).finish());
+        let body = Bytes::from(form.clone().unwrap_or_default());
+        let build = || {
+            let mut r = hyper::Request::builder()
+                .method(if form.is_some() { Method::POST } else { Method::GET })
+                .uri(target)
+                .header(HOST, host)
+                .header(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT))
+                .header(ACCEPT, HeaderValue::from_static("*/*"));
+            if let Some(c) = &cookie {
+                r = r.header(COOKIE, c);
             }
-            None => ("GET", String::new()),
+            if form.is_some() {
+                r = r
+                    .header(REFERER, req.url.as_str())
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+            }
+            r.body(Full::new(body.clone())).map_err(|e| WebError::Other(format!("request {target}: {e}")))
         };
-        let bytes = wire::request(method, target, host, &headers, body.as_bytes());
-        let kept = slot.lock().unwrap_or_else(|p| p.into_inner()).take().filter(wire::Conn::usable);
+        let kept = slot.lock().unwrap_or_else(|p| p.into_inner()).take().filter(conn::Conn::usable);
         let (mut conn, mut reused) = match kept {
             Some(c) => (c, true),
             None => (self.connect(addr).await?, false),
         };
         loop {
-            match conn.exchange(&bytes).await {
+            match conn.exchange(build()?).await {
                 Ok((head, body)) => {
-                    self.jar.set_cookies(&mut head.set_cookies.iter(), req.url);
-                    if head.keep_alive {
+                    self.jar.set_cookies(&mut head.headers().get_all(SET_COOKIE).iter(), req.url);
+                    if conn.usable() {
                         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
                     }
-                    return Ok(Reply { status: head.status, location: head.location, body });
+                    let location = head.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    return Ok(Reply { status: head.status().as_u16(), location, body: body.into() });
                 }
-                Err(wire::Failure::Io { any: false, .. }) if reused => {
+                Err(conn::Failure::Io { any: false, .. }) if reused => {
                     conn = self.connect(addr).await?;
                     reused = false;
                 }
-                Err(wire::Failure::Io { err, any }) => return Err(self.io_error(err, any)),
-                Err(wire::Failure::Protocol(why)) => return Err(WebError::Other(why)),
+                Err(conn::Failure::Io { err, any }) => return Err(self.io_error(err, any)),
+                Err(conn::Failure::Protocol(why)) => {
+                    return Err(WebError::Other(format!("{}: {why}", self.base.authority())))
+                }
             }
         }
     }
 
-    async fn connect(&self, addr: &str) -> Result<wire::Conn, WebError> {
-        wire::Conn::open(addr).await.map_err(|e| match e.kind() {
+    async fn connect(&self, addr: &str) -> Result<conn::Conn, WebError> {
+        conn::Conn::open(addr).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::ConnectionRefused => WebError::Refused(self.base.authority().to_string()),
             std::io::ErrorKind::TimedOut => WebError::Timeout,
             _ => WebError::Connect(format!("{addr}: {e}")),
@@ -374,47 +389,113 @@ mod tests {
         }
     }
 
-    /// A site that answers each request with `replies[i]` on connection `i`, closing after it, and returns what
-    /// each connection received.
-    fn site(replies: Vec<&'static str>) -> (Url, std::thread::JoinHandle<Vec<String>>) {
+    /// A site on a real socket: connection `i` answers its requests with `conns[i]` in turn ("" closes without a
+    /// reply), then closes, as a site closes an idle kept-alive connection. Returns the requests each received.
+    fn site(conns: Vec<Vec<&'static str>>) -> (Url, std::thread::JoinHandle<Vec<Vec<String>>>) {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         let peer = std::thread::spawn(move || {
             let mut seen = Vec::new();
-            for reply in replies {
+            for replies in conns {
                 let (mut conn, _) = listener.accept().unwrap();
-                let mut buf = [0u8; 4096];
-                let n = conn.read(&mut buf).unwrap();
-                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                conn.write_all(reply.as_bytes()).unwrap();
-            } // each connection closes here, as a site closes an idle kept-alive connection
+                let mut got = Vec::new();
+                for reply in replies {
+                    let mut req = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !req.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                        req.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&req).to_lowercase();
+                    let length = head.split("\r\ncontent-length: ").nth(1).and_then(|v| v.split('\r').next());
+                    let mut body = vec![0u8; length.map_or(0, |n| n.parse().unwrap())];
+                    conn.read_exact(&mut body).unwrap();
+                    req.extend_from_slice(&body);
+                    got.push(String::from_utf8_lossy(&req).into_owned());
+                    if reply.is_empty() {
+                        break;
+                    }
+                    conn.write_all(reply.as_bytes()).unwrap();
+                }
+                seen.push(got);
+            }
             seen
         });
         (url, peer)
     }
 
+    const SIZED: &str = "HTTP/1.1 200 OK\r\nSet-Cookie: sessionid=abc; Path=/\r\nContent-Length: 2\r\n\r\nok";
+    const CHUNKED: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n";
+
     #[tokio::test]
     async fn a_kept_alive_connection_the_site_closed_is_replaced_and_cookies_go_back() {
-        let first = "HTTP/1.1 200 OK\r\nSet-Cookie: sessionid=abc; Path=/\r\nContent-Length: 2\r\n\r\nok";
-        let second = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n";
-        let (url, peer) = site(vec![first, second]);
+        let (url, peer) = site(vec![vec![SIZED], vec![CHUNKED]]);
         let s = Session::new(&url, Duration::from_secs(5)).unwrap();
         assert_eq!(s.page("/").await.unwrap(), Page { status: 200, bytes: 2 });
         assert_eq!(s.page("/lampi/").await.unwrap(), Page { status: 200, bytes: 6 }, "sent again on a new connection");
         let seen = peer.join().unwrap();
         assert_eq!(seen.len(), 2);
-        assert!(seen[0].starts_with("GET / HTTP/1.1\r\n") && !seen[0].contains("cookie:"), "{}", seen[0]);
-        assert!(seen[1].starts_with("GET /lampi/ HTTP/1.1\r\n"), "{}", seen[1]);
-        assert!(seen[1].contains("\r\ncookie: sessionid=abc\r\n"), "the jar sends the cookie back: {}", seen[1]);
+        assert!(seen[0][0].starts_with("GET / HTTP/1.1\r\n") && !seen[0][0].contains("cookie:"), "{}", seen[0][0]);
+        assert!(seen[1][0].starts_with("GET /lampi/ HTTP/1.1\r\n"), "{}", seen[1][0]);
+        assert!(seen[1][0].contains("\r\ncookie: sessionid=abc\r\n"), "the jar sends the cookie back: {}", seen[1][0]);
+    }
+
+    #[tokio::test]
+    async fn requests_share_one_kept_alive_connection_and_a_post_carries_the_form() {
+        let login = "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n";
+        let (url, peer) = site(vec![vec![SIZED, CHUNKED, login]]);
+        let s = Session::new(&url, Duration::from_secs(5)).unwrap();
+        assert_eq!(s.page("/").await.unwrap(), Page { status: 200, bytes: 2 });
+        assert_eq!(s.page("/lampi/?a=1").await.unwrap(), Page { status: 200, bytes: 6 });
+        let posted = s.login_post(&Token("t0k".into()), "u", "p&w").await.unwrap();
+        assert_eq!(posted, Page { status: 302, bytes: 0 });
+        let seen = peer.join().unwrap();
+        assert_eq!(seen.len(), 1, "one connection for all three: {seen:?}");
+        let host = url.authority();
+        assert!(seen[0][1].starts_with("GET /lampi/?a=1 HTTP/1.1\r\n"), "{}", seen[0][1]);
+        let post = &seen[0][2];
+        let form = "csrfmiddlewaretoken=t0k&username=u&password=p%26w&next=%2F";
+        assert!(post.starts_with("POST /login/?next=/ HTTP/1.1\r\n"), "{post}");
+        for header in [
+            format!("host: {host}"),
+            format!("user-agent: {USER_AGENT}"),
+            "accept: */*".into(),
+            "cookie: sessionid=abc".into(),
+            format!("referer: http://{host}/login/?next=/"),
+            "content-type: application/x-www-form-urlencoded".into(),
+            format!("content-length: {}", form.len()),
+        ] {
+            assert!(post.contains(&format!("\r\n{header}\r\n")), "{header:?} in {post}");
+        }
+        assert!(post.ends_with(&format!("\r\n\r\n{form}")), "{post}");
+    }
+
+    #[tokio::test]
+    async fn a_request_the_reused_connection_dropped_unanswered_is_sent_once_more() {
+        let (url, peer) = site(vec![vec![SIZED, ""], vec![CHUNKED]]);
+        let s = Session::new(&url, Duration::from_secs(5)).unwrap();
+        assert_eq!(s.page("/").await.unwrap(), Page { status: 200, bytes: 2 });
+        assert_eq!(s.page("/lampi/").await.unwrap(), Page { status: 200, bytes: 6 });
+        let seen = peer.join().unwrap();
+        assert!(seen[0][1].starts_with("GET /lampi/ ") && seen[1][0].starts_with("GET /lampi/ "), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_dropped_unanswered_is_closed_before_response_and_not_sent_again() {
+        let (url, peer) = site(vec![vec![""]]);
+        let s = Session::new(&url, Duration::from_secs(5)).unwrap();
+        let e = s.page("/").await.unwrap_err();
+        assert_eq!(e.name(), "connection closed before response", "{e}");
+        assert_eq!(peer.join().unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn a_response_that_is_not_http_is_an_error_not_a_page() {
-        let (url, peer) = site(vec!["SSH-2.0-OpenSSH_9.2\r\n\r\n"]);
+        let (url, peer) = site(vec![vec!["SSH-2.0-OpenSSH_9.2\r\n\r\n"]]);
         let s = Session::new(&url, Duration::from_secs(5)).unwrap();
         let e = s.page("/").await.unwrap_err();
         assert_eq!(e.name(), "error", "{e}");
+        assert!(e.to_string().contains("not an HTTP/1.x response"), "{e}");
         peer.join().unwrap();
     }
 
