@@ -35,8 +35,9 @@ pub enum Failure {
 /// One open connection to the site: hyper's two halves, and the count of bytes read from it.
 pub struct Conn {
     send: SendRequest<Full<Bytes>>,
-    /// `None` once the connection future has ended (the peer closed, or it failed): it is not polled again.
-    conn: Option<Connection<TokioIo<Counted>, Full<Bytes>>>,
+    /// `None` once the connection future has ended (the peer closed, or it failed): it is not polled again. Boxed:
+    /// hyper's connection state is large and a session holds it between requests.
+    conn: Option<Box<Connection<TokioIo<Counted>, Full<Bytes>>>>,
     read: Arc<AtomicU64>,
 }
 
@@ -48,7 +49,7 @@ impl Conn {
         let io = TokioIo::new(Counted { stream, read: read.clone() });
         // The handshake of HTTP/1.1 only sets the two halves up: no byte is sent.
         let (send, conn) = http1::handshake(io).await.map_err(io::Error::other)?;
-        Ok(Conn { send, conn: Some(conn), read })
+        Ok(Conn { send, conn: Some(Box::new(conn)), read })
     }
 
     /// Whether the connection may carry another request, as far as is known without polling it.
@@ -113,7 +114,7 @@ fn failure(e: &hyper::Error, any: bool) -> Failure {
     }
     if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
         eof(any)
-    } else if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+    } else if e.is_parse() {
         Failure::Protocol(format!("not an HTTP/1.x response: {e}"))
     } else {
         Failure::Protocol(e.to_string())
