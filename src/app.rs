@@ -47,8 +47,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// back to their session late, sessions opened more connections, and a gunicorn gthread site (a thread held per
 /// kept-alive connection) stalled for seconds at a time; on one worker the same run has no stall.
 fn load_runtime() -> tokio::runtime::Runtime {
-    let n = std::env::var("LT_W").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
 }
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
