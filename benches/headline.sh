@@ -3,7 +3,9 @@
 # 4000 virtual lamps from ONE generator process against mosquitto (set_tcp_nodelay true) on the same host.
 #
 #   bash benches/headline.sh [--lamps N] [--rate X] [--seconds S] [--ramp-up S]
-#        defaults: 4000 lamps, rate x4 of the smoke profile's MQTT sessions, 60 s measured after a 10 s ramp-up
+#        defaults: 4000 lamps, rate x3.3 of the smoke profile's MQTT sessions (about 19,000 messages/s), 60 s
+#        measured from 5 s after a 10 s ramp-up (the ramp-up's backlog: sessions that began before their lamp
+#        was connected wait for it, late, and are counted so)
 #   bash benches/headline.sh --seconds 600        the 10-minute memory run (RSS growth after the first minute)
 #
 # Every lamp has its lamp connection (answering set_config as `lampi-agent run` does) and an owner connection per
@@ -15,7 +17,7 @@
 # Needs mosquitto. Builds the release binary into $CARGO_TARGET_DIR (default ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAMPS=4000 RATE=4 SECONDS_=60 RAMP=10
+LAMPS=4000 RATE=3.3 SECONDS_=60 RAMP=10 SETTLE=5
 while [[ $# -gt 0 ]]; do
     case $1 in
         --lamps) LAMPS=$2; shift 2 ;;
@@ -49,7 +51,7 @@ sed -i -e 's/^web = 0.5/web = 0/' -e 's/^app = 0.25/app = 0.5/' -e 's/^lamp_ui =
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 b0=$(cpu_ticks "$broker")
-"$BIN" -q loadtest --profile "$work/mqtt.toml" --devices "$LAMPS" --rate "$RATE" --duration "$((SECONDS_ + RAMP))s" \
+"$BIN" -q loadtest --profile "$work/mqtt.toml" --devices "$LAMPS" --rate "$RATE" --duration "$((SECONDS_ + RAMP + SETTLE))s" \
     --ramp-up "${RAMP}s" --broker "127.0.0.1:$port" --responder internal --no-preflight --seed 1 --interval 1s \
     --out "$work/run" >/dev/null 2>"$work/run.err" &
 gen=$!
@@ -61,7 +63,7 @@ while kill -0 "$gen" 2>/dev/null; do  # every second, from outside: the generato
 done
 wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
 b1=$(cpu_ticks "$broker")
-python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$RAMP" "$SECONDS_" <<'PY'
+python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$((RAMP + SETTLE))" "$SECONDS_" <<'PY'
 import json, sys
 d, rss_file, bticks, hz, lamps, ramp, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 s = json.load(open(f"{d}/summary.json")); r = s["results"]; el = r["elapsed_s"]
@@ -80,9 +82,46 @@ for line in open(f"{d}/latency.csv"):
         rt99[stamp] = float(x[13])
 stamps = list(per)[ramp:ramp + secs]
 window = [per[t] for t in stamps]
-# The window's p99 is at most the worst of its intervals' p99s (a quantile of a union never exceeds the largest
-# of the parts' quantiles), so that bound is what the goal is judged on.
-window_p99 = max((rt99.get(t, 0.0) for t in stamps), default=None)
+worst_interval_p99 = max((rt99.get(t, 0.0) for t in stamps), default=None)
+
+# The window's own round-trip p99, from latency.hlog: the HdrHistogram interval log (V2 compressed histograms,
+# values in us) of every interval in the window, added up.
+import base64, struct, zlib
+def hdr_counts(b64):
+    raw = base64.b64decode(b64)
+    cookie, n = struct.unpack(">ii", raw[:8])
+    body = zlib.decompress(raw[8:8 + n])
+    _, length, _, digits, lowest, _, _ = struct.unpack(">iiiiqqd", body[:40])
+    sub = 1 << (int(2 * 10 ** digits - 1).bit_length())  # sub-bucket count: the power of 2 above 2 * 10^digits
+    half_mag = sub.bit_length() - 2; half = sub // 2; unit = max(lowest, 1).bit_length() - 1
+    counts, i, pos, data = {}, 0, 0, body[40:40 + length]
+    while pos < len(data):
+        v, shift = 0, 0
+        while True:  # LEB128, at most 9 bytes, the 9th whole
+            byte = data[pos]; pos += 1
+            if shift == 56: v |= byte << 56; break
+            v |= (byte & 0x7F) << shift; shift += 7
+            if not byte & 0x80: break
+        v = (v >> 1) ^ -(v & 1)  # ZigZag
+        if v < 0: i += -v; continue
+        if v:
+            b_idx = (i >> half_mag) - 1; s_idx = (i & (half - 1)) + half
+            if b_idx < 0: s_idx -= half; b_idx = 0
+            counts[s_idx << (b_idx + unit)] = counts.get(s_idx << (b_idx + unit), 0) + v
+        i += 1
+    return counts
+t_lo, t_hi = ramp, ramp + secs  # seconds from the run's start
+win = {}
+for line in open(f"{d}/latency.hlog"):
+    if not line.startswith("Tag=MQTT.roundtrip,"): continue
+    _, start, length, _, h = line.strip().split(",")
+    if float(start) >= t_lo - 0.5 and float(start) + float(length) <= t_hi + 0.5:
+        for v, c in hdr_counts(h).items(): win[v] = win.get(v, 0) + c
+total_rt = sum(win.values())
+acc, window_p99 = 0, None
+for v in sorted(win):
+    acc += win[v]
+    if acc >= 0.99 * total_rt: window_p99 = v / 1000; break
 fails = r["aggregated"]["failures"]
 p99 = (rt.get("latency_ms") or {}).get("p99")
 g = s["generator"]; gen_cpu = g["cpu_mean_pct"]; broker_cpu = 100.0 * bticks / hz / el
@@ -101,12 +140,12 @@ t0 = rss[0][0] if rss else 0
 after = [k for t, k in rss if t - t0 >= 60]
 growth = (100.0 * (after[-1] - after[0]) / after[0]) if len(after) > 1 else None
 total = sum(window)
-print(f"{lamps} lamps ({s['lamps_connected']}), {secs} s measured after a {ramp} s ramp-up:")
+print(f"{lamps} lamps (connected: {s['lamps_connected']}), {secs} s measured from {ramp} s after the start (ramp-up and its backlog before):")
 print(f"  generator MQTT messages sent: mean {total / max(len(window), 1):,.0f}/s, min {min(window, default=0):,}/s over 1 s intervals "
       f"({total:,} in the window)")
-print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round trip p99 over the window at most {window_p99} ms "
-      f"(worst 1 s interval); whole run incl. ramp-up p99 {p99} ms, p50 {(rt.get('latency_ms') or {}).get('p50')} ms; "
-      f"{rt.get('count', 0):,} round trips timed")
+print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round trip p99 over the window {window_p99} ms "
+      f"({total_rt:,} round trips; worst 1 s interval's p99 {worst_interval_p99} ms); whole run incl. ramp-up: p99 {p99} ms, "
+      f"p50 {(rt.get('latency_ms') or {}).get('p50')} ms, {rt.get('count', 0):,} round trips timed")
 print(f"  CPU mean over the measured window, of one core: generator {gen_win:.0f}%, mosquitto {broker_win:.0f}%; "
       f"whole run: generator {gen_cpu:.0f}% (max {g['cpu_max_pct']:.0f}% in a 1 s interval), mosquitto {broker_cpu:.0f}%")
 print(f"  generator RSS max {rss_max:.0f} MB" + (f"; growth after the first minute {growth:+.1f}% ({after[0]/1024:.0f} -> {after[-1]/1024:.0f} MB)" if growth is not None else ""))

@@ -228,6 +228,8 @@ pub struct Driver<S: Side> {
     pub waiting: Waiting,
     /// The first attempt's timing: from the action that opened the connection.
     pub opened: Timed,
+    /// Asked to close: why, and until when timed publishes may still be acknowledged.
+    closing: Option<(String, Instant)>,
 }
 
 enum Ended {
@@ -248,7 +250,8 @@ impl<S: Side> Driver<S> {
         let waiting = Waiting::new();
         let watched = waiting.roundtrips_waiting.clone();
         let opened = Timed { op: sample::CONNECT, intended, sent: Instant::now() };
-        (Driver { side, client_id, link, commands, out: Outbox::new(out), waiting, opened }, tx, watched)
+        let out = Outbox::new(out);
+        (Driver { side, client_id, link, commands, out, waiting, opened, closing: None }, tx, watched)
     }
 
     /// Connects, serves, reconnects with backoff when the connection fails, until closed.
@@ -280,6 +283,9 @@ impl<S: Side> Driver<S> {
                         Ended::Lost(why) => {
                             presence.dropped();
                             self.waiting.lost(&mut self.out, why.name());
+                            if self.closing.is_some() {
+                                break; // it dropped while closing: nothing to come back for
+                            }
                         }
                     }
                 }
@@ -326,7 +332,6 @@ impl<S: Side> Driver<S> {
         let timer = tokio::time::sleep_until(far());
         tokio::pin!(timer);
         let mut armed = timer.deadline();
-        let mut closing: Option<(String, Instant)> = None;
         if let Err(why) = conn.flush().await {
             return Ended::Lost(why); // what the CONNACK was followed by: the subscription, the lamp's announcement
         }
@@ -337,7 +342,7 @@ impl<S: Side> Driver<S> {
             if let Some(d) = self.waiting.deadline(timeout) {
                 due = due.min(d);
             }
-            if let Some((_, until)) = &closing {
+            if let Some((_, until)) = &self.closing {
                 due = due.min(*until);
             }
             if due < armed {
@@ -358,7 +363,7 @@ impl<S: Side> Driver<S> {
                     }
                     Flow::Go
                 }
-                c = self.commands.recv(), if closing.is_none() => {
+                c = self.commands.recv(), if self.closing.is_none() => {
                     let mut flow = match c {
                         Some(c) => self.side.command(c, Some(conn), &mut self.waiting, &mut self.out),
                         None => Flow::Close { why: ABANDONED.into(), linger: Duration::ZERO },
@@ -388,9 +393,9 @@ impl<S: Side> Driver<S> {
                 }
             };
             if let Flow::Close { why, linger } = flow {
-                closing = Some((why, Instant::now() + linger));
+                self.closing = Some((why, Instant::now() + linger));
             }
-            if let Some((why, until)) = &closing {
+            if let Some((why, until)) = &self.closing {
                 if !self.waiting.timed_pending() || Instant::now() >= *until {
                     self.waiting.fail_all(&mut self.out, why);
                     conn.disconnect();
