@@ -7,7 +7,10 @@
 #        measured from 5 s after a 10 s ramp-up (the ramp-up's backlog: sessions that began before their lamp
 #        was connected wait for it, late, and are counted so)
 #   bash benches/headline.sh --seconds 600        the 10-minute memory run
-#   bash benches/headline.sh --pin                mosquitto on CPU 1, the generator on CPU 0 (taskset) (RSS growth after the first minute)
+#   bash benches/headline.sh --no-pin             both processes free to share the cores (by default mosquitto runs
+#                                                 on CPU 1 and the generator on CPU 0, with taskset: shared, the
+#                                                 scheduler moving two busy processes across two cores costs a
+#                                                 tail of hundreds of ms and a third more CPU, measured) (RSS growth after the first minute)
 #
 # Every lamp has its lamp connection (answering set_config as `lampi-agent run` does) and an owner connection per
 # app or touchscreen session; every publish's PUBACK and every set_config's round trip is timed. Prints, from the
@@ -18,15 +21,15 @@
 # Needs mosquitto. Builds the release binary into $CARGO_TARGET_DIR (default ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAMPS=4000 RATE=3.3 SECONDS_=60 RAMP=10 SETTLE=5 PIN=
+LAMPS=4000 RATE=3.3 SECONDS_=60 RAMP=10 SETTLE=5 PIN=1
 while [[ $# -gt 0 ]]; do
     case $1 in
         --lamps) LAMPS=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
         --seconds) SECONDS_=$2; shift 2 ;;
         --ramp-up) RAMP=$2; shift 2 ;;
-        --pin) PIN=1; shift ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --no-pin) PIN=; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) echo "headline.sh: unknown argument '$1'" >&2; exit 64 ;;
     esac
 done
@@ -37,13 +40,14 @@ BIN=$CARGO_TARGET_DIR/release/lampi-agent
 work=$(mktemp -d -t lampi-headline.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [[ -n ${KEEP:-} ]] && echo "kept $work" || rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Pinned (the default): taskset execs the program, so $! stays the program's own pid (its /proc figures are read below).
+pin0=(); pin1=()
+if [[ -n $PIN && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then pin0=(taskset -c 0); pin1=(taskset -c 1); else PIN=; fi
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); $(date -u +%FT%TZ); $("$BIN" --version | head -1)${PIN:+; pinned: mosquitto on CPU 1, generator on CPU 0}"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 { printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_connections -1\n' "$port"
   printf 'max_queued_messages 10000\npersistence false\n'; [[ $(id -u) -eq 0 ]] && printf 'user root\n'; } > "$work/m.conf"
-# With --pin: taskset execs the program, so $! stays the program's own pid (its /proc figures are read below).
-pin0=(); pin1=(); [[ -n $PIN ]] && { pin0=(taskset -c 0); pin1=(taskset -c 1); }
 "${pin1[@]}" mosquitto -c "$work/m.conf" >"$work/m.log" 2>&1 &
 broker=$!
 for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
