@@ -39,15 +39,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// The load generator's runtime: ONE worker thread, onto which the whole run is spawned (the calling thread only
-/// waits for it), so thousands of connections and sessions wake each other on one thread, never across two (on two
-/// workers a fifth of the generator's CPU went to futex wake-ups: issue 11), and a generator that keeps to one core
-/// leaves the other to a broker or site on the same host. What blocks runs elsewhere (the recorder's writer
-/// thread, the blocking pool). Not a current-thread runtime: measured there, reqwest's kept-alive connections came
-/// back to their session late, sessions opened more connections, and a gunicorn gthread site (a thread held per
-/// kept-alive connection) stalled for seconds at a time; on one worker the same run has no stall.
+/// The load generator's runtime: the run is spawned onto two worker threads (the calling thread only waits for it);
+/// what blocks runs elsewhere (the recorder's writer thread, the blocking pool). One worker measured 20 % less CPU
+/// per MQTT message (no futex wake-ups between workers; BENCHMARKS.md), but a blocking step on the only worker stops
+/// every lamp: the first web session's TLS set-up reads and parses the system's CA store (rustls-platform-verifier)
+/// on the worker, and in a debug build that froze a short run's web sessions for seconds (a flaky test, found at the
+/// end of issue 11's session). Two workers until that set-up runs off the workers; then one.
 fn load_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
