@@ -46,7 +46,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// on the worker, and in a debug build that froze a short run's web sessions for seconds (a flaky test, found at the
 /// end of issue 11's session). Two workers until that set-up runs off the workers; then one.
 fn load_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    runtime()
 }
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
@@ -132,7 +132,7 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
     let result = rt.block_on(async move {
         // SIGINT/SIGTERM stop (a second one at once), SIGHUP silences the console: see loadtest::stop.
         let stop = loadtest::stop::signals().map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;
-        // The run on the worker thread (see load_runtime), not on this one.
+        // The run on the workers (see load_runtime), not on this thread.
         let run = tokio::spawn(async move {
             match &opts.limit {
                 Some(plan) => loadtest::limit::find(&settings, &opts, plan, stop).await,
