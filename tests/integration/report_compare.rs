@@ -90,7 +90,9 @@ fn plot_draws_distributions_log_scaled_time_slo_lines_outages_and_connections() 
         dir.path(),
         &broker,
         &site,
-        &["--profile", &profile, "--devices", "2", "--duration", "4s", "--slo", "GET /lampi/ p99 < 2s"],
+        // A fixed seed: unseeded, the two lamps' first sessions sometimes began too late in the 4 s for any
+        // GET /lampi/, and the SLO with no samples failed the run (exit 99, about 1 run in 5).
+        &["--profile", &profile, "--devices", "2", "--duration", "4s", "--seed", "5", "--slo", "GET /lampi/ p99 < 2s"],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     // What issue 10's run folders add (agreed formats), written into this real run as a fixture.
