@@ -39,12 +39,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// The load generator's runtime: the run is spawned onto two worker threads (the calling thread only waits for it);
-/// what blocks runs elsewhere (the recorder's writer thread, the blocking pool). One worker measured 20 % less CPU
-/// per MQTT message (no futex wake-ups between workers; BENCHMARKS.md), but a blocking step on the only worker stops
-/// every lamp: the first web session's TLS set-up reads and parses the system's CA store (rustls-platform-verifier)
-/// on the worker, and in a debug build that froze a short run's web sessions for seconds (a flaky test, found at the
-/// end of issue 11's session). Two workers until that set-up runs off the workers; then one.
+/// The load generator's runtime: the run is spawned onto the two workers (the calling thread only waits for it);
+/// what blocks runs elsewhere (the recorder's writer thread, the blocking pool). One worker measured about 20 % less
+/// CPU per MQTT message (no futex wake-ups between workers; BENCHMARKS.md); main went back to two at the end of
+/// issue 11's session while a flaky test was suspected of the single worker (the test's cause turned out to be its
+/// unseeded schedule); going back to one is the next step, after a check of the web sessions on one worker.
 fn load_runtime() -> tokio::runtime::Runtime {
     runtime()
 }
