@@ -39,13 +39,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// The load generator's runtime: the run is spawned onto the two workers (the calling thread only waits for it);
-/// what blocks runs elsewhere (the recorder's writer thread, the blocking pool). One worker measured about 20 % less
-/// CPU per MQTT message (no futex wake-ups between workers; BENCHMARKS.md); main went back to two at the end of
-/// issue 11's session while a flaky test was suspected of the single worker (the test's cause turned out to be its
-/// unseeded schedule); going back to one is the next step, after a check of the web sessions on one worker.
+/// The load generator's runtime: ONE worker thread, onto which the whole run is spawned (the calling thread only
+/// waits for it), so thousands of connections and sessions wake each other on one thread, never across two (on two
+/// workers a fifth of the generator's CPU went to futex wake-ups: issue 11), and a generator that keeps to one core
+/// leaves the other to a broker or site on the same host. Nothing that blocks runs on it: the recorder's files are
+/// written by its writer thread, and the web sessions' slow set-up (the CA store for `https://`) is made before the
+/// runtime starts ([`crate::web::prepare`]). Not a current-thread runtime: measured there, kept-alive connections
+/// came back to their session late and a gunicorn gthread site (a thread held per connection) stalled for seconds.
 fn load_runtime() -> tokio::runtime::Runtime {
-    runtime()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
 }
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is *called* (inside a runtime), not when the
@@ -126,6 +128,9 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
         (None, false) => {
             tracing::info!(seed, profile = %opts.profile.name, devices, out = %opts.out.display(), "load run")
         }
+    }
+    if let Err(e) = (!opts.dry_run).then(|| crate::web::prepare(&settings.web.url)).transpose() {
+        tracing::warn!("web sessions of {} cannot start: {e}", settings.web.url); // each then fails by this name
     }
     let rt = load_runtime();
     let result = rt.block_on(async move {

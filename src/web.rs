@@ -182,6 +182,17 @@ fn tls() -> Result<rustls::ClientConfig, WebError> {
     built.clone().map_err(|e| WebError::Other(format!("TLS set-up: {e}")))
 }
 
+/// Makes what sessions of `base` share that is slow to make, so that no session makes it on a runtime worker: for
+/// `https://`, the TLS configuration (the platform verifier reads and parses the system's CA store, which took
+/// seconds in a debug build and, on the load generator's one worker, stopped every lamp meanwhile). Blocking; a
+/// no-op for `http://`. Its error is what every session of `base` would then fail with.
+pub fn prepare(base: &Url) -> Result<(), WebError> {
+    match base.scheme() {
+        "http" => Ok(()),
+        _ => tls().map(drop),
+    }
+}
+
 const USER_AGENT: &str = concat!("lampi-agent/", env!("CARGO_PKG_VERSION"));
 
 impl Session {
