@@ -129,8 +129,9 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
             tracing::info!(seed, profile = %opts.profile.name, devices, out = %opts.out.display(), "load run")
         }
     }
+    // Before the runtime: nothing slow on its one worker. On error each session then fails by this name.
     if let Err(e) = (!opts.dry_run).then(|| crate::web::prepare(&settings.web.url)).transpose() {
-        tracing::warn!("web sessions of {} cannot start: {e}", settings.web.url); // each then fails by this name
+        tracing::warn!("web sessions of {} cannot start: {e}", settings.web.url);
     }
     let rt = load_runtime();
     let result = rt.block_on(async move {
