@@ -51,33 +51,54 @@ pub fn slo_lines(slos: &[Slo], op: &Op) -> Vec<(String, f64)> {
 }
 
 /// `connections.csv` (sadf framing: lamps_up, owners_up, connect_attempts, connect_refused, connack p50/p99):
-/// the connected lamps and owners, connects per interval, and CONNACK latency.
+/// the connected lamps and owners, connects per interval, and CONNACK latency. A merged run's file has a row per
+/// lamp (host) and second: the counts are added per second (the fleet's lamps up), the CONNACK percentiles cannot
+/// be, so the chart shows the slowest lamp's (labelled so when the file has more than one host).
 pub fn connections(text: &str, start: i64) -> Result<Vec<Chart>, BadLine> {
+    const COLUMNS: [(&str, usize, &str, bool); 6] = [
+        ("lamps_up", 0, "lamps up", true),
+        ("owners_up", 0, "owners up", true),
+        ("connect_attempts", 1, "attempts", true),
+        ("connect_refused", 1, "refused", true),
+        ("connack_p50_ms", 2, "p50", false),
+        ("connack_p99_ms", 2, "p99", false),
+    ];
     let blocks = sadf_blocks(text).map_err(|(l, d)| ("connections.csv", l, d))?;
-    let mut up = Chart::new("connections", "Connected lamps and owners", "connections");
-    let mut attempts = Chart::new("connects", "Connects per interval", "connects");
-    let mut connack = Chart::new("connack", "CONNACK latency", "ms (log scale)");
-    connack.log_y = true;
+    // Per second: each column's sum (counts) or max (percentiles), in time order.
+    let mut seconds: std::collections::BTreeMap<i64, [Option<f64>; 6]> = std::collections::BTreeMap::new();
+    let mut hosts = std::collections::BTreeSet::new();
     for b in &blocks {
         let Some(ts) = b.col("timestamp") else { return Err(("connections.csv", 1, "no timestamp column".into())) };
         for (n, row) in &b.rows {
             let Some(t) = sadf_time(&row[ts]) else {
                 return Err(("connections.csv", *n, format!("timestamp {:?} is not YYYY-MM-DD HH:MM:SS UTC", row[ts])));
             };
-            let x = (t - start) as f64;
-            let cell = |name: &str| b.col(name).and_then(|i| row.get(i)).and_then(|v| v.parse::<f64>().ok());
-            let charts = [&mut up, &mut attempts, &mut connack];
-            for (col, chart, label) in [
-                ("lamps_up", 0, "lamps up"),
-                ("owners_up", 0, "owners up"),
-                ("connect_attempts", 1, "attempts"),
-                ("connect_refused", 1, "refused"),
-                ("connack_p50_ms", 2, "p50"),
-                ("connack_p99_ms", 2, "p99"),
-            ] {
-                if let Some(y) = cell(col) {
-                    charts[chart].push(label, false, x, y);
-                }
+            if let Some(h) = b.col("hostname").and_then(|i| row.get(i)) {
+                hosts.insert(h.clone());
+            }
+            let cells = seconds.entry(t).or_default();
+            for (slot, (col, _, _, summed)) in cells.iter_mut().zip(COLUMNS) {
+                let Some(y) = b.col(col).and_then(|i| row.get(i)).and_then(|v| v.parse::<f64>().ok()) else { continue };
+                *slot = Some(match *slot {
+                    None => y,
+                    Some(had) if summed => had + y,
+                    Some(had) => had.max(y),
+                });
+            }
+        }
+    }
+    let mut up = Chart::new("connections", "Connected lamps and owners", "connections");
+    let mut attempts = Chart::new("connects", "Connects per interval", "connects");
+    let mut connack = Chart::new("connack", "CONNACK latency", "ms (log scale)");
+    connack.log_y = true;
+    let slowest = if hosts.len() > 1 { ", slowest lamp" } else { "" };
+    for (t, cells) in &seconds {
+        let x = (t - start) as f64;
+        let charts = [&mut up, &mut attempts, &mut connack];
+        for (cell, (_, chart, label, summed)) in cells.iter().zip(COLUMNS) {
+            if let Some(y) = cell {
+                let label = if summed { label.to_string() } else { format!("{label}{slowest}") };
+                charts[chart].push(&label, false, x, *y);
             }
         }
     }
@@ -251,6 +272,24 @@ mod tests {
         assert_eq!(charts[2].series[0].points, [(1.0, 1.5)], "an empty connack cell is a gap");
         let err = connections("# hostname;interval;timestamp\nvm;1;yesterday\n", 0).unwrap_err();
         assert_eq!((err.0, err.1), ("connections.csv", 2));
+    }
+
+    #[test]
+    fn a_merged_connections_csv_adds_the_lamps_per_second_and_shows_the_slowest_connack() {
+        let text = "# hostname;interval;timestamp;lamps_up;owners_up;connect_attempts;connect_refused;connack_p50_ms;connack_p99_ms\n\
+                    lamp-a;1;2026-11-27 14:48:38 UTC;1;1;2;0;1.5;3.0\n\
+                    lamp-b;1;2026-11-27 14:48:38 UTC;1;0;1;1;2.5;2.0\n\
+                    lamp-a;1;2026-11-27 14:48:39 UTC;0;0;0;0;;\n\
+                    lamp-b;1;2026-11-27 14:48:39 UTC;1;0;0;0;;\n";
+        let charts = connections(text, 1_795_790_917).unwrap();
+        let series = |c: usize, name: &str| {
+            charts[c].series.iter().find(|s| s.name == name).map(|s| s.points.clone()).unwrap_or_default()
+        };
+        assert_eq!(series(0, "lamps up"), [(1.0, 2.0), (2.0, 1.0)], "one point per second, the lamps added");
+        assert_eq!(series(1, "attempts"), [(1.0, 3.0), (2.0, 0.0)]);
+        assert_eq!(series(1, "refused"), [(1.0, 1.0), (2.0, 0.0)]);
+        assert_eq!(series(2, "p50, slowest lamp"), [(1.0, 2.5)]);
+        assert_eq!(series(2, "p99, slowest lamp"), [(1.0, 3.0)], "percentiles are not added");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! [`IntervalReport`]s, written with the writers a single run uses: `latency.csv`, `lampi_stats.csv`,
 //! `lampi_stats_history.csv`, `lampi_failures.csv`, `latency.hlog`, `summary.json`, `summary.txt`; plus `lamps.csv`,
 //! one row per lamp and operation with its own percentiles and its p99 against the fleet's, to spot the outliers,
-//! and `system.csv` / `broker.csv` with every lamp's rows (for `report plot`).
+//! and `system.csv` / `broker.csv` / `connections.csv` with every lamp's rows (for `report plot`, which adds the
+//! lamps' connection counts per second), and in `summary.json` every run's outage windows (`outages`, each with its
+//! `run`; `report plot` draws them as bands).
 //!
 //! What the files of a run cannot give back: per-interval bytes (only run totals are recorded), so bytes appear in
 //! the totals but not in the history's content-size column. (Start lateness is in the hlog as `late:` tags, so the
@@ -48,6 +50,8 @@ pub struct Fleet {
     pub lamps: Vec<Lamp>,
     /// Lamps simulated by all runs together (from each `run.json`), 0 if unknown.
     pub devices: u64,
+    /// Every run's outage windows as its `summary.json` has them, each with `"run"`: the run's folder; by start.
+    pub outages: Vec<serde_json::Value>,
 }
 
 /// Adds `from` into `into`: histograms by tag, failures by tag, length the longer.
@@ -130,7 +134,20 @@ pub fn merge(runs: &[Run]) -> Result<Fleet, Error> {
         add_run_extras(&mut totals, run);
     }
     let lamps = runs.iter().map(lamp).collect();
-    Ok(Fleet { intervals, totals, lamps, devices: runs.iter().filter_map(|r| r.devices).sum() })
+    let mut outages: Vec<serde_json::Value> = runs
+        .iter()
+        .flat_map(|r| {
+            r.outages.iter().cloned().map(|mut o| {
+                if let Some(fields) = o.as_object_mut() {
+                    fields.insert("run".into(), r.dir.display().to_string().into());
+                }
+                o
+            })
+        })
+        .collect();
+    // RFC 3339 UTC stamps of one format sort as text.
+    outages.sort_by(|a, b| a["start"].as_str().cmp(&b["start"].as_str()));
+    Ok(Fleet { intervals, totals, lamps, devices: runs.iter().filter_map(|r| r.devices).sum(), outages })
 }
 
 /// Bytes, late samples and failure tallies, which only run totals record.
@@ -205,6 +222,7 @@ pub fn write(fleet: &Fleet, dirs: &[PathBuf], out: &Path) -> Result<String, Erro
         "lamps": fleet.lamps.len(),
         "devices": fleet.devices,
         "results": summary,
+        "outages": fleet.outages,
     });
     let json = serde_json::to_string_pretty(&doc).map_err(|e| named("summary.json")(e.into()))? + "\n";
     let text = summary_text(fleet, &summary);
@@ -223,6 +241,7 @@ pub fn write(fleet: &Fleet, dirs: &[PathBuf], out: &Path) -> Result<String, Erro
     }
     join_sadf(dirs, "system.csv", &out.join("system.csv"))?;
     join_sadf(dirs, "broker.csv", &out.join("broker.csv"))?;
+    join_sadf(dirs, "connections.csv", &out.join("connections.csv"))?;
     Ok(text)
 }
 
@@ -276,6 +295,19 @@ fn p99(s: &OpStats) -> u64 {
 fn summary_text(fleet: &Fleet, summary: &Summary) -> String {
     let mut text = format!("fleet: {} run(s), {} lamp(s) simulated\n", fleet.lamps.len(), fleet.devices);
     text.push_str(&summary::table(summary));
+    if !fleet.outages.is_empty() {
+        text.push_str("\noutages the runs saw (summary.json `outages`):\n");
+    }
+    for o in &fleet.outages {
+        let at = |k: &str| o[k].as_str().map(str::to_string);
+        let end = match (at("recovered"), at("answered")) {
+            (Some(r), _) => format!(", recovered at {r}"),
+            (None, Some(a)) => format!(", answered again at {a}, not recovered"),
+            (None, None) => ", not over when the run ended".to_string(),
+        };
+        let (kind, run, start) = (o["kind"].as_str().unwrap_or("?"), o["run"].as_str().unwrap_or("?"), at("start"));
+        let _ = writeln!(text, "  {kind} outage seen by {run}: from {}{end}", start.unwrap_or_default());
+    }
     text.push_str("\nper run (all operations, corrected latency, ms; lamps.csv has every operation):\n");
     let mut rows: Vec<(u64, String)> = fleet
         .lamps
@@ -348,6 +380,43 @@ mod tests {
     use std::time::Instant;
 
     /// A run folder as `loadtest` writes it (the files merge reads), from a recorder fed `seed`-shaped samples.
+    #[test]
+    fn merging_keeps_every_runs_outages_and_connection_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = [tmp.path().join("a"), tmp.path().join("b")];
+        lamp_run(&dirs[0], 1, 40);
+        lamp_run(&dirs[1], 2, 40);
+        let outage = |start: &str| {
+            serde_json::json!({"kind": "broker", "start": start, "answered": null,
+            "recovered": null, "time_to_recover_s": null})
+        };
+        for (dir, outages, up) in
+            [(&dirs[0], vec![outage("2026-11-27T14:48:39Z")], 1), (&dirs[1], vec![outage("2026-11-27T14:48:38Z")], 2)]
+        {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+            doc["outages"] = outages.into();
+            std::fs::write(dir.join("summary.json"), doc.to_string()).unwrap();
+            let rows = format!("# hostname;interval;timestamp;lamps_up;owners_up;connect_attempts;connect_refused;connack_p50_ms;connack_p99_ms\n\
+                                lamp-{up};1;2026-11-27 14:48:38 UTC;{up};0;{up};0;1.0;2.0\n");
+            std::fs::write(dir.join("connections.csv"), rows).unwrap();
+        }
+        let out = tmp.path().join("fleet");
+        let (fleet, text) = merge_dirs(&dirs, &out).unwrap();
+        assert!(
+            text.contains(&format!("broker outage seen by {}: from 2026-11-27T14:48:38Z, not over", dirs[1].display())),
+            "{text}"
+        );
+        let runs: Vec<String> = fleet.outages.iter().map(|o| o["run"].as_str().unwrap().to_string()).collect();
+        assert_eq!(runs, [dirs[1].display().to_string(), dirs[0].display().to_string()], "every run's, by start");
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(doc["outages"].as_array().unwrap().len(), 2);
+        assert_eq!(doc["outages"][0]["start"], "2026-11-27T14:48:38Z");
+        let connections = std::fs::read_to_string(out.join("connections.csv")).unwrap();
+        assert_eq!(connections.lines().filter(|l| l.starts_with("lamp-")).count(), 2, "{connections}");
+        assert!(read_run(&out).unwrap().outages.len() == 2, "the merged folder reads back with its outages");
+    }
+
     fn lamp_run(dir: &Path, seed: u64, n: u64) -> Recorder {
         let (mut r, t0) = recorder();
         let ops = [r.op("MQTT", "roundtrip"), r.op("GET", "/lampi/device/[id]")];

@@ -1,6 +1,6 @@
 //! One run folder read back for merging: the exact per-interval histograms of `latency.hlog`, each interval's
 //! failure counts from `latency.csv`, the failure tallies of `lampi_failures.csv` and, from `summary.json` and
-//! `run.json`, bytes, late samples and the number of lamps simulated.
+//! `run.json`, bytes, late samples, outage windows and the number of lamps simulated.
 //!
 //! Intervals are keyed by the Unix second of their *end*, truncated, which is the `timestamp` that `latency.csv`
 //! (as sar) stamps a row with; runs started together with `--start-at` therefore line up second by second.
@@ -44,6 +44,8 @@ pub struct Run {
     /// Content bytes by latency tag, from `summary.json`.
     pub bytes: BTreeMap<String, u64>,
     pub late_samples: u64,
+    /// The outage windows this run saw (`summary.json` `outages`, as written there).
+    pub outages: Vec<serde_json::Value>,
 }
 
 /// The operation behind an hlog tag: `GET./lampi/` -> `("GET", "/lampi/")`; `None` for a `svc:` tag.
@@ -71,6 +73,7 @@ pub fn read_run(dir: &Path) -> Result<Run, Error> {
         tallies: Vec::new(),
         bytes: BTreeMap::new(),
         late_samples: 0,
+        outages: Vec::new(),
     };
     read_hlog(&dir.join("latency.hlog"), &mut run.slots)?;
     let failures = read_latency_csv(&dir.join("latency.csv"), &mut run)?;
@@ -175,6 +178,7 @@ fn read_json_extras(dir: &Path, run: &mut Run) -> Result<(), Error> {
     if let Some(summary) = json("summary.json")? {
         let results = &summary["results"];
         run.late_samples = results["late_samples"].as_u64().unwrap_or(0);
+        run.outages = summary["outages"].as_array().cloned().unwrap_or_default();
         for op in results["ops"].as_array().into_iter().flatten() {
             let (Some(kind), Some(name)) = (op["kind"].as_str(), op["name"].as_str()) else { continue };
             *run.bytes.entry(hlog::tag(&Op::new(kind, name))).or_default() += op["bytes"].as_u64().unwrap_or(0);
