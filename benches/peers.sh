@@ -5,6 +5,10 @@
 #
 #   bash benches/peers.sh [--duration SECONDS]          default 20 s per workload (or PEERS_DURATION=SECONDS)
 #                         [--only http|mqtt]            run one group of workloads only (default: both)
+#                         [--http-think P0,P50,P100]    lampi-agent's funnel think time in seconds (default 0.5,1.0,1.5,
+#                                                       as Locust's between(0.5, 1.5)); e.g. 0.001,0.001,0.001 shows
+#                                                       its CPU per request when the site, not the think time, sets
+#                                                       the pace (Locust keeps its 0.5-1.5 s: compare with wrk then)
 #
 # Workloads (each ~DURATION, one after the other, same site and broker):
 #   HTTP  lampi-agent loadtest  ~50 web sessions: login (CSRF form), then /, /lampi/, /lampi/device/<id> at
@@ -29,18 +33,23 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${PEERS_DURATION:-20}
 ONLY=all
+THINK=0.5,1.0,1.5
 while [[ $# -gt 0 ]]; do
     case $1 in
         --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
         --duration=*) DURATION=${1#*=}; shift ;;
         --only) ONLY=${2:?--only needs http or mqtt}; shift 2 ;;
         --only=*) ONLY=${1#*=}; shift ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --http-think) THINK=${2:?--http-think needs P0,P50,P100}; shift 2 ;;
+        --http-think=*) THINK=${1#*=}; shift ;;
+        -h|--help) sed -n '2,31p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS or --only http|mqtt)" >&2; exit 64 ;;
     esac
 done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --duration '$DURATION' is not a whole number of seconds" >&2; exit 64; }
 [[ $ONLY =~ ^(all|http|mqtt)$ ]] || { echo "peers.sh: --only '$ONLY' is not http or mqtt" >&2; exit 64; }
+[[ $THINK =~ ^[0-9.]+,[0-9.]+,[0-9.]+$ ]] || { echo "peers.sh: --http-think '$THINK' is not P0,P50,P100 in seconds" >&2; exit 64; }
+IFS=, read -r THINK0 THINK50 THINK100 <<< "$THINK"
 group() { [[ $ONLY == all || $ONLY == "$1" ]]; }  # whether the workloads of group $1 run
 export PATH="$PATH:/usr/sbin"
 PY=${LAMPI_TEST_PYTHON:-${LAMPI_TEST_VENV:-$HOME/.cache/lampi-agent/venv}/bin/python}
@@ -139,8 +148,8 @@ login = { root = 0.392157, list = 0.313725, detail = 0.294118 }
 root = { root = 0.3918, list = 0.3134, detail = 0.2938, end = 0.001 }
 list = { root = 0.3918, list = 0.3134, detail = 0.2938, end = 0.001 }
 detail = { root = 0.3918, list = 0.3134, detail = 0.2938, end = 0.001 }
-$owners" 'page = { p0 = 0.5, p50 = 1.0, p100 = 1.5 }
-control = { p0 = 0.5, p50 = 1.0, p100 = 1.5 }' 'interval = "100ms"
+$owners" "page = { p0 = $THINK0, p50 = $THINK50, p100 = $THINK100 }
+control = { p0 = 0.5, p50 = 1.0, p100 = 1.5 }" 'interval = "100ms"
 length = { p0 = 1, p100 = 1 }'
 profile "$work/mqtt.toml" peers-mqtt 'web = 0
 app = 0.5
@@ -328,9 +337,10 @@ else
 fi
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$work/res" "$DURATION" "$HTTP_USERS" "$MQTT_LAMPS" "$PUB_COUNT" <<'PY'
+python3 - "$work/res" "$DURATION" "$HTTP_USERS" "$MQTT_LAMPS" "$PUB_COUNT" "$THINK" <<'PY'
 import csv, json, os, re, sys
 res, dur, http_users, lamps, pub_count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+think = sys.argv[6].split(",")
 def path(n): return os.path.join(res, n)
 def cpu(key):
     c = json.load(open(path(f"{key}.cpu.json"))); return c["user"] + c["sys"], c
@@ -385,7 +395,7 @@ def mpub(key):
     got = int(open(path(f"{key}.count")).read()); c, info = cpu(key)
     return got, info["wall"], pub_count - got, c, f"exit code {info['rc']}; counted by a subscriber; wall {info['wall']:.2f} s incl. connect"
 
-row("HTTP", "lampi-agent loadtest", f"funnel, ~{http_users} users", "lampi_http", lampi_http)
+row("HTTP", "lampi-agent loadtest", f"funnel, ~{http_users} users" + ("" if think == ["0.5", "1.0", "1.5"] else f", think {think[0]}-{think[2]} s (Locust: 0.5-1.5 s)"), "lampi_http", lampi_http)
 row("HTTP", "Locust FastHttpUser", f"funnel, {http_users} users", "locust_http", lambda k: locust(k, lambda n: True))
 row("HTTP", "wrk", "GET /login/, 20 connections", "wrk", wrk)
 row("MQTT", "lampi-agent loadtest", f"{lamps} lamps, drags of 10, internal responders", "lampi_mqtt", lampi_mqtt)
