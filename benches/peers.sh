@@ -5,6 +5,10 @@
 #
 #   bash benches/peers.sh [--duration SECONDS]          default 20 s per workload (or PEERS_DURATION=SECONDS)
 #                         [--only http|mqtt]            run one group of workloads only (default: both)
+#                         [--no-pin]                    by default every generator runs on CPU 0 and the site and
+#                                                       the broker on CPU 1 (taskset), the same for every tool:
+#                                                       shared, the scheduler moving the busy processes across the
+#                                                       cores moved lampi-agent's MQTT figure by half between runs
 #                         [--http-think P0,P50,P100]    lampi-agent's funnel think time in seconds (default 0.5,1.0,1.5,
 #                                                       as Locust's between(0.5, 1.5)); e.g. 0.001,0.001,0.001 shows
 #                                                       its CPU per request when the site, not the think time, sets
@@ -12,7 +16,8 @@
 #
 # Workloads (each ~DURATION, one after the other, same site and broker):
 #   HTTP  lampi-agent loadtest  ~50 web sessions: login (CSRF form), then /, /lampi/, /lampi/device/<id> at
-#                               100:80:75, think 0.5-1.5 s (a profile written into the temp dir)
+#                               100:80:75, think 0.5-1.5 s (a profile written into the temp dir); then the same run
+#                               without sessions (what the requests cost beyond the run itself: printed below the table)
 #         Locust FastHttpUser   the same funnel, 50 users, headless, --csv (locustfile written into the temp dir)
 #         wrk                   GET /login/, 20 connections, 2 threads
 #   MQTT  lampi-agent loadtest  1000 virtual lamps, app + touchscreen drags of 10 QoS 1 messages, 1-2 s apart,
@@ -34,15 +39,17 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${PEERS_DURATION:-20}
 ONLY=all
 THINK=0.5,1.0,1.5
+PIN=1
 while [[ $# -gt 0 ]]; do
     case $1 in
         --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
         --duration=*) DURATION=${1#*=}; shift ;;
         --only) ONLY=${2:?--only needs http or mqtt}; shift 2 ;;
         --only=*) ONLY=${1#*=}; shift ;;
+        --no-pin) PIN=; shift ;;
         --http-think) THINK=${2:?--http-think needs P0,P50,P100}; shift 2 ;;
         --http-think=*) THINK=${1#*=}; shift ;;
-        -h|--help) sed -n '2,31p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS or --only http|mqtt)" >&2; exit 64 ;;
     esac
 done
@@ -65,7 +72,9 @@ trap 'exit 130' INT TERM
 mkdir -p "$work/res"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 note() { printf '%s\n' "$2" > "$work/res/$1.skip"; echo "peers.sh: $1: $2" >&2; }  # why a row has no figure
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); $(date -u +%FT%TZ)"
+pin0=(); pin1=()  # taskset execs the program: the generators' rusage and the servers' pids stay theirs
+if [[ -n $PIN && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then pin0=(taskset -c 0); pin1=(taskset -c 1); else PIN=; fi
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); $(date -u +%FT%TZ)${PIN:+; pinned: every generator on CPU 0, the site and the broker on CPU 1}"
 
 # --- peers: install what is missing ---
 apt_missing=()
@@ -101,7 +110,7 @@ t0 = time.monotonic(); rc = subprocess.call(sys.argv[2:]); wall = time.monotonic
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 json.dump({"user": ru.ru_utime, "sys": ru.ru_stime, "wall": wall, "rc": rc}, open(sys.argv[1], "w"))
 PY
-cpu_run() { local key=$1; shift; python3 "$work/cpu.py" "$work/res/$key.cpu.json" "$@"; }
+cpu_run() { local key=$1; shift; python3 "$work/cpu.py" "$work/res/$key.cpu.json" "${pin0[@]}" "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 await_tcp() { # $1 port, $2 what: until it accepts, at most 20 s
     for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
@@ -113,14 +122,14 @@ export LAMPI_SITE_DB=$work/site.sqlite3 PYTHONDONTWRITEBYTECODE=1
 "$PY" "$ROOT/tests/django_site/manage.py" migrate -v0
 "$PY" "$ROOT/tests/django_site/manage.py" create_lampi_users --count $((HTTP_USERS + 10)) >/dev/null
 hport=$(free_port)
-(cd "$ROOT/tests/django_site" && exec "$PY" -m gunicorn --bind "127.0.0.1:$hport" --workers 1 --worker-class gthread --threads 8 \
+(cd "$ROOT/tests/django_site" && exec "${pin1[@]}" "$PY" -m gunicorn --bind "127.0.0.1:$hport" --workers 1 --worker-class gthread --threads 8 \
     --no-control-socket lampi_site.wsgi:application) >"$work/gunicorn.log" 2>&1 &
 for _ in $(seq 400); do curl -sf -o /dev/null "http://127.0.0.1:$hport/login/" && break; sleep 0.05; done
 curl -sf -o /dev/null "http://127.0.0.1:$hport/login/" || { echo "peers.sh: the Django site never answered /login/" >&2; tail "$work/gunicorn.log" >&2; exit 1; }
 mport=$(free_port)
 { printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_connections -1\n' "$mport"
   printf 'max_queued_messages 10000\npersistence false\n'; [[ $(id -u) -eq 0 ]] && printf 'user root\n'; } > "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+"${pin1[@]}" mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 await_tcp "$mport" mosquitto
 echo "site http://127.0.0.1:$hport (gunicorn 1 worker x 8 threads, SQLite), broker 127.0.0.1:$mport (mosquitto, set_tcp_nodelay true)"
 
@@ -173,6 +182,11 @@ lampi() { # $1 key, $2 profile, $3 lamps, $4 seed, then extra flags; dry run fir
 if group http; then
 echo "running: lampi-agent HTTP funnel (${DURATION} s)" >&2
 lampi lampi_http "$work/web.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://127.0.0.1:$hport"
+# The same run without its sessions (the first hour's arrivals 1e-5: none happens), to show what the requests cost
+# beyond the run itself (start-up, the 50 lamp connections, the recorder's files each second).
+sed 's/^0 = 1$/0 = 0.00001/' "$work/web.toml" > "$work/idle.toml"
+echo "running: lampi-agent HTTP funnel without sessions (${DURATION} s)" >&2
+lampi lampi_idle "$work/idle.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://127.0.0.1:$hport"
 
 cat > "$work/locust_http.py" <<'PY'
 # The funnel as a browser does it: GET the login form, POST it with its CSRF token (cookies kept per user), then the
@@ -235,7 +249,7 @@ else
 fi
 
 else
-    for k in lampi_http locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
+    for k in lampi_http lampi_idle locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
 fi
 
 # --- MQTT ---
@@ -319,7 +333,7 @@ for i in range($PUB_COUNT):
     for q in 1 0; do
         key=mosquitto_pub_q$q topic="devices/1e00000000f$q/lamp/set_config"
         echo "running: mosquitto_pub QoS $q ($PUB_COUNT messages)" >&2
-        "$VENV/bin/python" "$work/count.py" "$mport" "$topic" "$PUB_COUNT" "$work/$key.done" > "$work/$key.count.out" 2>&1 &
+        "${pin1[@]}" "$VENV/bin/python" "$work/count.py" "$mport" "$topic" "$PUB_COUNT" "$work/$key.done" > "$work/$key.count.out" 2>&1 &
         counter=$!
         for _ in $(seq 400); do grep -q subscribed "$work/$key.count.out" && break; sleep 0.05; done
         grep -q subscribed "$work/$key.count.out" || { note "$key" "the counting subscriber got no SUBACK"; kill "$counter"; continue; }
@@ -418,6 +432,15 @@ for g, tool, work, n, secs, f, c, note in rows:
     fail = f"{f:,} ({100 * f / max(n + f, 1):.1f} %)" if f else "0"
     print(f"| {tool} | {work} | {n:,} {'requests' if g == 'HTTP' else 'publishes'} | {n / secs:,.0f} {unit[g]} | {fail} | "
           f"{us:,.1f} us ({c:.2f} CPU-s) | {ratio} | {note} |")
+idle = None if skip("lampi_idle") else cpu("lampi_idle")[0]
+http = [(t, w, n, c) for g, t, w, n, secs, f, c, note in rows if g == "HTTP" and n]
+if idle is not None and http and http[0][0].startswith("lampi"):
+    _, _, n, c = http[0]
+    beyond = (c - idle) / n
+    print()
+    print(f"lampi-agent's HTTP run without its sessions (the same {http_users} lamps, {dur} s, no request): {idle:.2f} CPU-s; "
+          f"the funnel beyond it: {beyond * 1e6:,.1f} us per request, "
+          + "; ".join(f"{beyond / (pc / pn):.2f} x {pt}" for pt, pw, pn, pc in http[1:]))
 if drag_cpu:
     peers = [(f"{t} ({w})", c / n) for g, t, w, n, secs, f, c, note in rows if g == "MQTT" and n and not t.startswith("lampi")]
     print()
