@@ -234,7 +234,14 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     // A bad trace or an unwritable --schedule-csv fails here, before any load is sent.
     let (schedule, replayed) = actions(opts)?;
     if opts.preflight {
-        preflight::check(settings, opts.timeout).await?;
+        // Under a Locust master without --site, the site is the master's --host, known only at its first spawn.
+        let site = !opts.locust.as_ref().is_some_and(|l| l.follow_host);
+        if !site {
+            tracing::info!(
+                "preflight: the web site is not checked (the Locust master's --host, if it gives one, names it)"
+            );
+        }
+        preflight::check(settings, opts.timeout, site).await?;
     }
     let (start, start_wall) = start_together(opts.start_at, opts.params.duration).await?;
     let start_odt = time::OffsetDateTime::from(start_wall);
@@ -252,10 +259,11 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     mqtt.set_keep_alive(Duration::from_secs(60));
     let fleet = Arc::new(Fleet::default());
     let endpoint = conn::Endpoint::new(&mqtt, Duration::from_secs(5))?;
+    let (site_tx, site) = watch::channel(settings.web.url.clone());
     let targets = Targets {
         mqtt: Arc::new(endpoint),
         prefix: opts.topic_prefix.clone(),
-        web: settings.web.url.clone(),
+        web: site,
         internal_responder: opts.internal_responder,
         timeout: opts.timeout,
         ramp_up: opts.params.ramp_up,
@@ -275,7 +283,7 @@ pub async fn run(settings: &Settings, opts: &Options, stop: watch::Receiver<Stop
     let (samples, rx) = sample::Samples::channel(1 << 16);
     // Under a Locust master the master says how many lamps run and when the run ends; its statistics are tapped
     // from the same samples the recorder takes.
-    let worker = Worker::join(opts, &stop, start, start_wall);
+    let worker = Worker::join(opts, &stop, start, start_wall, site_tx);
     let run_stop = worker.as_ref().map_or_else(|| stop.clone(), |w| w.stop.clone());
     let active = worker.as_ref().map_or_else(|| watch::channel(u32::MAX).1, |w| w.lamps.clone());
     let runner =
@@ -311,7 +319,13 @@ struct Worker {
 }
 
 impl Worker {
-    fn join(opts: &Options, signals: &watch::Receiver<Stop>, start: Instant, start_wall: SystemTime) -> Option<Worker> {
+    fn join(
+        opts: &Options,
+        signals: &watch::Receiver<Stop>,
+        start: Instant,
+        start_wall: SystemTime,
+        site: watch::Sender<reqwest::Url>,
+    ) -> Option<Worker> {
         let locust = opts.locust.as_ref()?;
         let tap = crate::locust::Tap::new(start, start_wall);
         let (lamps_tx, lamps) = watch::channel(0);
@@ -342,7 +356,7 @@ impl Worker {
                 }
             }
         });
-        let session = crate::locust::start(locust, crate::locust::node_id(), tap.clone(), lamps_tx, quit_tx);
+        let session = crate::locust::start(locust, crate::locust::node_id(), tap.clone(), lamps_tx, quit_tx, site);
         Some(Worker { session, tap, lamps, stop })
     }
 }

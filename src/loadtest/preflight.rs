@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 
 use crate::config::Settings;
 
-/// Checks that the broker answers a CONNECT and the site serves its login form.
-pub async fn check(settings: &Settings, timeout: Duration) -> anyhow::Result<()> {
+/// Checks that the broker answers a CONNECT and (when `site`) the site serves its login form.
+pub async fn check(settings: &Settings, timeout: Duration, site: bool) -> anyhow::Result<()> {
     let mut o = crate::mqtt::options(&settings.mqtt, &format!("lt-preflight-{}", std::process::id()), None)?;
     o.set_keep_alive(Duration::from_secs(10));
     let (client, mut ev) = crate::mqtt::client(o, 4);
@@ -23,6 +23,9 @@ pub async fn check(settings: &Settings, timeout: Duration) -> anyhow::Result<()>
     }
     let _ = client.try_disconnect();
     let _ = tokio::time::timeout(Duration::from_millis(200), ev.poll()).await;
+    if !site {
+        return Ok(());
+    }
     let web = crate::web::Session::new(&settings.web.url, timeout)?;
     web.login_form().await.with_context(|| {
         format!("web site {} is not serving /login/ (check web.url, or --no-preflight)", settings.web.url)

@@ -122,6 +122,7 @@ impl Request {
     /// Reads the profile, applies `--broker`/`--site` to `settings`, checks the schedule's parameters.
     /// `now` names the default run folder.
     pub fn resolve(self, settings: &mut Settings, now: time::OffsetDateTime) -> Result<Options, RequestError> {
+        let site_given = self.site.is_some();
         if let Some(b) = self.broker {
             (settings.mqtt.host, settings.mqtt.port) = (b.host, b.port);
         }
@@ -181,6 +182,7 @@ impl Request {
                 master,
                 silence: self.locust_silence,
                 capacity: self.devices,
+                follow_host: !site_given,
             }),
         })
     }

@@ -43,7 +43,8 @@ pub struct Targets {
     /// Where every MQTT connection goes (built once: TLS included), and the topic prefix with `{device_id}`.
     pub mqtt: Arc<super::conn::Endpoint>,
     pub prefix: String,
-    pub web: reqwest::Url,
+    /// The web site a session goes to when it begins: fixed, or under a Locust master its `--host`.
+    pub web: watch::Receiver<reqwest::Url>,
     pub internal_responder: bool,
     pub timeout: Duration,
     /// Responder connections are spread over this long from the start.
@@ -170,7 +171,7 @@ impl LampTask {
     /// The session's browser, made on first use. Building one fails only with a broken TLS backend (a build
     /// problem): then the request fails with a name of its own, and the run goes on.
     fn web(&mut self) -> Result<&Session, String> {
-        let (base, timeout) = (self.targets.web.clone(), self.targets.timeout);
+        let (base, timeout) = (self.targets.web.borrow().clone(), self.targets.timeout);
         let v = self.visit();
         if v.web.is_none() {
             match Session::new(&base, timeout) {
@@ -604,7 +605,7 @@ mod tests {
                 .unwrap(),
             ),
             prefix: "devices/{device_id}/".into(),
-            web: "http://127.0.0.1:1/".parse().unwrap(),
+            web: watch::channel("http://127.0.0.1:1/".parse().unwrap()).1,
             internal_responder: false,
             timeout: Duration::from_secs(1),
             ramp_up: Duration::ZERO,

@@ -9,7 +9,8 @@
 //!
 //! Users in Locust are virtual lamps: the master's target (the sum of its user classes' counts, whatever their
 //! names) is how many of this worker's lamps run the profile's schedule, up to `--devices`. This module does not
-//! run load; the load test gives it a [`Tap`] of its samples and a channel for the number of lamps to run.
+//! run load; the load test gives it a [`Tap`] of its samples, a channel for the number of lamps to run and one for
+//! the web site, which follows the master's `--host` unless the worker was given `--site`.
 
 pub mod session;
 pub mod stats;
@@ -68,6 +69,8 @@ pub struct Options {
     pub silence: Duration,
     /// The most lamps this worker runs (`--devices`).
     pub capacity: u32,
+    /// Whether the master's `--host` points the web sessions (true unless `--site` was given).
+    pub follow_host: bool,
 }
 
 /// Where the load test's samples reach the Locust reports: the same samples its recorder takes, as they are taken.

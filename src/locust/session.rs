@@ -39,13 +39,15 @@ impl Session {
     }
 }
 
-/// Joins the master as `node_id`: `lamps` receives how many lamps to run, `end` turns true when the master quits.
+/// Joins the master as `node_id`: `lamps` receives how many lamps to run, `end` turns true when the master quits,
+/// `site` the master's `--host` (when [`Options::follow_host`]: else it keeps the site this worker was given).
 pub fn start(
     opts: &Options,
     node_id: String,
     tap: Tap,
     lamps: watch::Sender<u32>,
     end: watch::Sender<bool>,
+    site: watch::Sender<reqwest::Url>,
 ) -> Session {
     let (done, done_rx) = oneshot::channel();
     let shell = Shell {
@@ -55,6 +57,8 @@ pub fn start(
         tap,
         lamps,
         end,
+        site,
+        follow_host: opts.follow_host,
         link: None,
         quitting: false,
         cpu: Cpu::new(),
@@ -85,6 +89,8 @@ struct Shell {
     tap: Tap,
     lamps: watch::Sender<u32>,
     end: watch::Sender<bool>,
+    site: watch::Sender<reqwest::Url>,
+    follow_host: bool,
     link: Option<Link>,
     quitting: bool,
     cpu: Cpu,
@@ -217,6 +223,7 @@ impl Shell {
             Effect::Lamps(n) => {
                 let _ = self.lamps.send(n);
             }
+            Effect::Host(host) => self.host(host).await,
             Effect::Quit if self.quitting => {} // the master may send `quit` up to three times
             Effect::Quit => {
                 tracing::info!("the Locust master quit: ending the run");
@@ -228,6 +235,36 @@ impl Shell {
             }
             Effect::Reconnect => {}
         }
+    }
+
+    /// The master's `--host` as the web site of the sessions that begin from now on (Locust's users take the
+    /// master's host the same way), unless this worker was given `--site`; one that is not an http(s) URL is
+    /// logged and changes nothing.
+    async fn host(&mut self, host: String) {
+        let now = self.site.borrow().clone();
+        if !self.follow_host {
+            tracing::info!("the Locust master's --host {host} not followed: this worker's --site {now} was given");
+            return;
+        }
+        let url = match reqwest::Url::parse(&host) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => u,
+            _ => {
+                tracing::warn!(
+                    "the Locust master's --host {host:?} is not an http:// or https:// URL: the web site stays {now}"
+                );
+                return;
+            }
+        };
+        if url == now {
+            return;
+        }
+        // An https site's TLS set-up reads the CA store: not on the load's one runtime worker.
+        let prepare = url.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || crate::web::prepare(&prepare)).await {
+            tracing::warn!("web sessions of {url} cannot start: {e}");
+        }
+        tracing::info!("web sessions go to the Locust master's --host {url} (was {now})");
+        self.site.send_replace(url);
     }
 
     async fn report(&mut self) {

@@ -35,6 +35,8 @@ pub enum Effect {
     Report,
     /// Run this many virtual lamps (0: none).
     Lamps(u32),
+    /// The master's `--host` (as the master sent it), on the first spawn that carries it and whenever it changes.
+    Host(String),
     /// Drop the connection and make a new one with the same identity.
     Reconnect,
     /// End the run: the last report, then exit.
@@ -70,6 +72,8 @@ pub struct Worker {
     /// Running now, per user class.
     classes: BTreeMap<String, u32>,
     last_spawn: f64,
+    /// The last `--host` a spawn carried.
+    host: Option<String>,
     last_heard: Instant,
     /// The last message on this connection (or its start).
     link_since: Instant,
@@ -91,6 +95,7 @@ impl Worker {
             acked: false,
             classes: BTreeMap::new(),
             last_spawn: f64::NEG_INFINITY,
+            host: None,
             last_heard: now,
             link_since: now,
             silent: false,
@@ -188,11 +193,13 @@ impl Worker {
         tracing::info!(asked, lamps, "Locust spawn: running {lamps} lamp(s)");
         self.classes = run.clone();
         self.state = State::Running;
-        vec![
-            Effect::Send(ToMaster::Spawning),
-            Effect::Lamps(lamps),
-            Effect::Send(ToMaster::SpawningComplete { classes: run }),
-        ]
+        let mut out = vec![Effect::Send(ToMaster::Spawning)];
+        if s.host.is_some() && s.host != self.host {
+            self.host = s.host.clone();
+            out.extend(s.host.map(Effect::Host)); // before the lamps: their sessions go there
+        }
+        out.extend([Effect::Lamps(lamps), Effect::Send(ToMaster::SpawningComplete { classes: run })]);
+        out
     }
 
     /// Heartbeats, reports, `client_ready` resends, a dead link, a silent master: whatever is due at `now`.

@@ -96,6 +96,36 @@ fn two_workers_ramp_under_a_headless_master_whose_csv_counts_what_their_folders_
 }
 
 #[test]
+fn a_worker_without_site_sends_its_web_sessions_to_the_masters_host() {
+    let broker = Mosquitto::start();
+    let site = DjangoSite::start(SiteOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let profile = steady(dir.path());
+    let headless = Mode::Headless { workers: 1, users: 2, rate: 2.0, run_time: "10s".into() };
+    let base = site.base_url();
+    let mut master = LocustMaster::start_with(headless, &["--host", &base]);
+    // Its own config names a site where nothing listens: every request would fail there.
+    let args = ["--profile", profile.to_str().unwrap(), "--devices", "2", "--rate", "4", "--seed", "3"];
+    let mut w = Worker::without_site(&dir.path().join("w"), &master, broker.port(), "http://127.0.0.1:1/", &args);
+    let st = w.wait_exit(2 * MINUTE);
+    assert!(st.success(), "{st}\n{}", w.log());
+    master.wait_exit(MINUTE);
+    let log = w.log();
+    let followed = format!("web sessions go to the Locust master's --host {}", base.trim_end_matches('/'));
+    assert!(log.contains(&followed), "{log}");
+    assert!(log.contains("preflight: the web site is not checked"), "{log}");
+    let counts = csv_counts(&w.file("lampi_stats.csv"));
+    let web: Vec<_> = counts.iter().filter(|((kind, _), _)| kind == "GET" || kind == "POST").collect();
+    assert!(
+        web.iter().any(|((_, name), (n, _))| name == "/login/" && *n > 0),
+        "logins at the master's host: {counts:?}"
+    );
+    for ((kind, name), (n, failures)) in web {
+        assert_eq!(*failures, 0, "{kind} {name}: {failures} of {n} failed\n{log}");
+    }
+}
+
+#[test]
 fn a_stop_leaves_workers_ready_and_a_killed_master_stops_them_until_its_successor_takes_them_back() {
     let broker = Mosquitto::start();
     let site = DjangoSite::start(SiteOptions::default());

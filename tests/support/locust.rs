@@ -32,6 +32,8 @@ pub struct LocustMaster {
     dir: tempfile::TempDir,
     child: Option<Child>,
     starts: u32,
+    /// More arguments for every start (e.g. `--host`).
+    extra: Vec<String>,
 }
 
 fn locust_bin() -> PathBuf {
@@ -50,10 +52,16 @@ fn locust_bin() -> PathBuf {
 
 impl LocustMaster {
     pub fn start(mode: Mode) -> LocustMaster {
+        LocustMaster::start_with(mode, &[])
+    }
+
+    /// As [`LocustMaster::start`], with `extra` arguments.
+    pub fn start_with(mode: Mode, extra: &[&str]) -> LocustMaster {
         let dir = tempfile::Builder::new().prefix("lampi-locust-").tempdir().unwrap();
         std::fs::write(dir.path().join("locustfile.py"), LOCUSTFILE).unwrap();
         let (port, web_port) = (Mosquitto::free_port(), Mosquitto::free_port());
-        let mut m = LocustMaster { port, web_port, mode, dir, child: None, starts: 0 };
+        let extra = extra.iter().map(|a| a.to_string()).collect();
+        let mut m = LocustMaster { port, web_port, mode, dir, child: None, starts: 0, extra };
         m.spawn();
         m
     }
@@ -82,6 +90,7 @@ impl LocustMaster {
                 cmd.args(["--web-host", "127.0.0.1", "--web-port", &self.web_port.to_string()]);
             }
         }
+        cmd.args(&self.extra);
         let child = cmd
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
@@ -242,14 +251,23 @@ pub struct Worker {
 impl Worker {
     /// Starts a worker on `dir` against the harness's broker and site, with `args` after the common ones.
     pub fn start(dir: &Path, master: &LocustMaster, broker: u16, site: &str, args: &[&str]) -> Worker {
+        Worker::launch(dir, master, broker, "", &[&["--site", site], args].concat())
+    }
+
+    /// A worker given no `--site`: its config's `[web] url` is `config_site`.
+    pub fn without_site(dir: &Path, master: &LocustMaster, broker: u16, config_site: &str, args: &[&str]) -> Worker {
+        Worker::launch(dir, master, broker, &format!("[web]\nurl = \"{config_site}\"\n"), args)
+    }
+
+    fn launch(dir: &Path, master: &LocustMaster, broker: u16, config: &str, args: &[&str]) -> Worker {
         std::fs::create_dir_all(dir).unwrap();
-        let config = dir.join("lampi.toml");
-        std::fs::write(&config, "[led]\nbackend = \"sim\"\n").unwrap();
+        let config_path = dir.join("lampi.toml");
+        std::fs::write(&config_path, format!("[led]\nbackend = \"sim\"\n{config}")).unwrap();
         let out = dir.join("run");
         let (log, stdout) = (dir.join("worker.log"), dir.join("stdout.txt"));
         let child = Command::new(BIN)
-            .args(["loadtest", "--config", config.to_str().unwrap(), "--broker", &format!("127.0.0.1:{broker}")])
-            .args(["--site", site, "--responder", "internal", "--out", out.to_str().unwrap()])
+            .args(["loadtest", "--config", config_path.to_str().unwrap(), "--broker", &format!("127.0.0.1:{broker}")])
+            .args(["--responder", "internal", "--out", out.to_str().unwrap()])
             .args(["--locust-master", &format!("127.0.0.1:{}", master.port)])
             .args(args)
             .env("RUST_LOG", "warn,lampi_agent=info")

@@ -56,6 +56,23 @@ async fn registers_and_resends_ready_every_5s_until_acked() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_masters_host_is_passed_on_before_the_lamps_and_again_only_when_it_changes() {
+    let mut w = Worker::new(5, Duration::from_secs(60), Instant::now());
+    w.connected(Instant::now());
+    let with_host = |ts: f64, host: Option<&str>| {
+        FromMaster::Spawn(Spawn { timestamp: ts, classes: classes(&[("U", 1)]), host: host.map(str::to_string) })
+    };
+    let hosts = |e: &[Effect]| e.iter().filter(|e| matches!(e, Effect::Host(_))).cloned().collect::<Vec<_>>();
+    let e = w.on_message(with_host(1.0, Some("http://site:8000")), Instant::now());
+    let at = |want: &Effect| e.iter().position(|x| x == want).unwrap();
+    assert!(at(&Effect::Host("http://site:8000".into())) < at(&Effect::Lamps(1)), "{e:?}");
+    assert!(hosts(&w.on_message(with_host(2.0, Some("http://site:8000")), Instant::now())).is_empty(), "the same");
+    assert!(hosts(&w.on_message(with_host(3.0, None), Instant::now())).is_empty(), "no host: the last one stays");
+    let e = w.on_message(with_host(4.0, Some("https://other/")), Instant::now());
+    assert_eq!(hosts(&e), [Effect::Host("https://other/".into())]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn spawns_are_absolute_and_stale_ones_ignored() {
     let mut w = Worker::new(5, Duration::from_secs(60), Instant::now());
     w.connected(Instant::now());
