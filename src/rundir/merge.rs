@@ -50,7 +50,8 @@ pub struct Fleet {
     pub lamps: Vec<Lamp>,
     /// Lamps simulated by all runs together (from each `run.json`), 0 if unknown.
     pub devices: u64,
-    /// Every run's outage windows as its `summary.json` has them, each with `"run"`: the run's folder; by start.
+    /// Every run's outage windows as its `summary.json` has them, each with `"run"`: the run's folder (kept from a
+    /// merged folder's own); by start.
     pub outages: Vec<serde_json::Value>,
 }
 
@@ -139,7 +140,8 @@ pub fn merge(runs: &[Run]) -> Result<Fleet, Error> {
         .flat_map(|r| {
             r.outages.iter().cloned().map(|mut o| {
                 if let Some(fields) = o.as_object_mut() {
-                    fields.insert("run".into(), r.dir.display().to_string().into());
+                    // A merged folder merged again keeps the run each window came from.
+                    fields.entry("run").or_insert_with(|| r.dir.display().to_string().into());
                 }
                 o
             })
@@ -414,7 +416,9 @@ mod tests {
         assert_eq!(doc["outages"][0]["start"], "2026-11-27T14:48:38Z");
         let connections = std::fs::read_to_string(out.join("connections.csv")).unwrap();
         assert_eq!(connections.lines().filter(|l| l.starts_with("lamp-")).count(), 2, "{connections}");
-        assert!(read_run(&out).unwrap().outages.len() == 2, "the merged folder reads back with its outages");
+        let again = merge(&[read_run(&out).unwrap()]).unwrap();
+        let runs_again: Vec<String> = again.outages.iter().map(|o| o["run"].as_str().unwrap().to_string()).collect();
+        assert_eq!(runs_again, runs, "merged again, each window keeps the run it came from");
     }
 
     fn lamp_run(dir: &Path, seed: u64, n: u64) -> Recorder {
