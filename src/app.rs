@@ -130,8 +130,10 @@ pub fn loadtest(mut settings: Settings, request: crate::loadtest::Request) -> Ex
         }
     }
     // Before the runtime: nothing slow on its one worker. On error each session then fails by this name.
-    if let Err(e) = (!opts.dry_run).then(|| crate::web::prepare(&settings.web.url)).transpose() {
-        tracing::warn!("web sessions of {} cannot start: {e}", settings.web.url);
+    if !opts.dry_run {
+        if let Err(e) = crate::web::prepare(&settings.web.url) {
+            tracing::warn!("web sessions of {} cannot start: {e}", settings.web.url);
+        }
     }
     let rt = load_runtime();
     let result = rt.block_on(async move {

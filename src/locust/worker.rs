@@ -194,9 +194,9 @@ impl Worker {
         self.classes = run.clone();
         self.state = State::Running;
         let mut out = vec![Effect::Send(ToMaster::Spawning)];
-        if s.host.is_some() && s.host != self.host {
-            self.host = s.host.clone();
-            out.extend(s.host.map(Effect::Host)); // before the lamps: their sessions go there
+        if let Some(host) = s.host.filter(|h| self.host.as_ref() != Some(h)) {
+            self.host = Some(host.clone());
+            out.push(Effect::Host(host)); // before the lamps: their sessions go there
         }
         out.extend([Effect::Lamps(lamps), Effect::Send(ToMaster::SpawningComplete { classes: run })]);
         out

@@ -4,6 +4,8 @@
 //! (`lamps.csv`), and the hockey stick of a `--find-limit` run (`steps.csv`, `limit.json`). Pure: text in, charts
 //! out; [`super::plot`] reads the files.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -65,8 +67,8 @@ pub fn connections(text: &str, start: i64) -> Result<Vec<Chart>, BadLine> {
     ];
     let blocks = sadf_blocks(text).map_err(|(l, d)| ("connections.csv", l, d))?;
     // Per second: each column's sum (counts) or max (percentiles), in time order.
-    let mut seconds: std::collections::BTreeMap<i64, [Option<f64>; 6]> = std::collections::BTreeMap::new();
-    let mut hosts = std::collections::BTreeSet::new();
+    let mut seconds: BTreeMap<i64, [Option<f64>; 6]> = BTreeMap::new();
+    let mut hosts = BTreeSet::new();
     for b in &blocks {
         let Some(ts) = b.col("timestamp") else { return Err(("connections.csv", 1, "no timestamp column".into())) };
         for (n, row) in &b.rows {
