@@ -30,6 +30,7 @@
 # children, measured by a wrapper) / the operations it completed, from the tool's own output (summary.json,
 # Locust's _stats.csv, wrk's "requests in", the subscriber's count for mosquitto_pub).
 #
+# PEERS_BIN=PATH runs that lampi-agent binary instead of building one (A/B runs of two builds).
 # Sets up its peers: Locust 2.47.0 (+ paho-mqtt) from PyPI into $PEERS_VENV (default ~/.cache/lampi-agent/bench-venv),
 # wrk and mosquitto-clients from Debian via apt-get when missing. Needs mosquitto and the test venv
 # (bash scripts/setup-test-venv.sh). Builds the release binary into $CARGO_TARGET_DIR (default
@@ -92,10 +93,14 @@ if ! "$VENV/bin/python" -c "import locust, paho.mqtt; assert locust.__version__ 
         || { echo "pip install locust failed:" >&2; tail -5 "$work/pip.log" >&2; }
 fi
 have_locust=1; "$VENV/bin/python" -c "import locust.contrib.mqtt" 2>/dev/null || have_locust=
-(cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
-BIN=$CARGO_TARGET_DIR/release/lampi-agent
+if [[ -n ${PEERS_BIN:-} ]]; then  # another build of lampi-agent, e.g. to compare two designs in runs side by side
+    BIN=$PEERS_BIN BUILT="$PEERS_BIN, as given by PEERS_BIN"
+else
+    (cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
+    BIN=$CARGO_TARGET_DIR/release/lampi-agent BUILT="release, --no-default-features --features gpio"
+fi
 versions() {
-    echo "lampi-agent: $("$BIN" --version 2>&1 | head -1) (release, --no-default-features --features gpio)"
+    echo "lampi-agent: $("$BIN" --version 2>&1 | head -1) ($BUILT)"
     [[ -n $have_locust ]] && echo "locust: $("$VENV/bin/locust" --version 2>&1 | head -1); paho-mqtt $("$VENV/bin/python" -c 'import paho.mqtt; print(paho.mqtt.__version__)')"
     command -v wrk >/dev/null && echo "wrk: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
     command -v mosquitto_pub >/dev/null && echo "mosquitto_pub: $(mosquitto_pub --help 2>&1 | sed -n 2p)"
@@ -178,6 +183,14 @@ lampi() { # $1 key, $2 profile, $3 lamps, $4 seed, then extra flags; dry run fir
     cp "$work/$key/summary.json" "$work/res/$key.summary.json" 2>/dev/null || { note "$key" "lampi-agent wrote no summary.json: $(tail -1 "$work/$key.log")"; }
 }
 
+locust_run() { # $1 key, $2 locustfile, $3 users, $4 spawn rate, then extra flags
+    local key=$1 file=$2 users=$3 rate=$4; shift 4
+    echo "running: Locust $key (${DURATION} s)" >&2
+    cpu_run "$key" "$VENV/bin/locust" -f "$file" --headless -u "$users" -r "$rate" -t "${DURATION}s" --csv "$work/$key" \
+        --only-summary --loglevel WARNING --exit-code-on-error 0 --stop-timeout 2 "$@" >"$work/$key.log" 2>&1 || true
+    cp "$work/${key}_stats.csv" "$work/res/$key.stats.csv" 2>/dev/null || note "$key" "Locust wrote no _stats.csv: $(tail -1 "$work/$key.log")"
+}
+
 # --- HTTP ---
 if group http; then
 echo "running: lampi-agent HTTP funnel (${DURATION} s)" >&2
@@ -228,13 +241,6 @@ class Funnel(FastHttpUser):
     def lamp(self):
         self.client.get(f"/lampi/device/{self.device}", name="/lampi/device/<id>")
 PY
-locust_run() { # $1 key, $2 locustfile, $3 users, $4 spawn rate, then extra flags
-    local key=$1 file=$2 users=$3 rate=$4; shift 4
-    echo "running: Locust $key (${DURATION} s)" >&2
-    cpu_run "$key" "$VENV/bin/locust" -f "$file" --headless -u "$users" -r "$rate" -t "${DURATION}s" --csv "$work/$key" \
-        --only-summary --loglevel WARNING --exit-code-on-error 0 --stop-timeout 2 "$@" >"$work/$key.log" 2>&1 || true
-    cp "$work/${key}_stats.csv" "$work/res/$key.stats.csv" 2>/dev/null || note "$key" "Locust wrote no _stats.csv: $(tail -1 "$work/$key.log")"
-}
 if [[ -n $have_locust ]]; then
     locust_run locust_http "$work/locust_http.py" $HTTP_USERS $HTTP_USERS --host "http://127.0.0.1:$hport"
 else

@@ -79,7 +79,7 @@ impl Output {
     pub fn interval(
         &mut self,
         report: &IntervalReport,
-        totals: &Totals,
+        (totals, total): (&Totals, &metrics::OpStats),
         users: u64,
         sys: &system::Interval,
         broker: Option<(&str, &std::collections::BTreeMap<String, String>)>,
@@ -87,7 +87,7 @@ impl Output {
     ) -> io::Result<()> {
         self.latency.write(report)?;
         self.connections.write(self.interval_secs, report.end(), connections)?;
-        self.history.write(report, totals, users)?;
+        self.history.write(report, totals, total, users)?;
         self.hlog.write(report).map_err(io::Error::other)?;
         self.system.write(&self.host, self.interval_secs, report.end(), sys)?;
         if let (Some(b), Some((broker_host, latest))) = (self.broker.as_mut(), broker) {

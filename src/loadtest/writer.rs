@@ -196,8 +196,9 @@ impl Writer {
         // Locust's "User Count": the lamps connected (the owners when the real lamps answer).
         let users = if self.internal_responder { conns.lamps_up } else { conns.owners_up };
         let broker = broker.as_ref().map(|(host, latest)| (host.as_str(), latest));
-        self.out.interval(&report, &self.totals, users, &sys, broker, &conns)?;
-        let line = metrics::summary::progress(elapsed, &report, &self.totals);
+        let total = self.totals.aggregate(); // once per interval: the history and the progress line both show it
+        self.out.interval(&report, (&self.totals, &total), users, &sys, broker, &conns)?;
+        let line = metrics::summary::progress(elapsed, &report, &total);
         let up =
             if self.internal_responder { format!("lamps up {}", conns.lamps_up) } else { format!("owners up {users}") };
         crate::console::progress(&format!("{line} | {up}"), self.tty);

@@ -108,8 +108,9 @@ impl<W: Write> History<W> {
     }
 
     /// Writes the rows of one closed interval, then flushes. `totals` must already include `report` (as
-    /// [`super::Recorder::totals`] does after [`super::Recorder::roll`]); `users` is the active virtual users.
-    pub fn write(&mut self, report: &IntervalReport, totals: &Totals, users: u64) -> io::Result<()> {
+    /// [`super::Recorder::totals`] does after [`super::Recorder::roll`]) and `total` is `totals.aggregate()`
+    /// (made once per interval by the caller, which also needs it); `users` is the active virtual users.
+    pub fn write(&mut self, report: &IntervalReport, totals: &Totals, total: &OpStats, users: u64) -> io::Result<()> {
         let timestamp = report.end().unix_timestamp();
         let mut text = String::new();
         let empty = OpStats::new();
@@ -117,8 +118,7 @@ impl<W: Write> History<W> {
             let total = totals.get(op).unwrap_or(&empty);
             history_row(&mut text, (timestamp, users), (&op.kind, &op.name), (s, report.length), total);
         }
-        let (interval, total) = (report.aggregate(), totals.aggregate());
-        history_row(&mut text, (timestamp, users), AGGREGATED, (&interval, report.length), &total);
+        history_row(&mut text, (timestamp, users), AGGREGATED, (&report.aggregate(), report.length), total);
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
     }
@@ -223,9 +223,11 @@ POST,/login/,HTTP 500,1,2026-11-27T14:48:37Z,2026-11-27T14:48:37Z\n"
         for i in 0..10 {
             sample(&mut r, get, t0, i * 100, 0, 20);
         }
-        history.write(&r.roll(t0 + millis(2000)), r.totals(), 5).unwrap();
+        let report = r.roll(t0 + millis(2000));
+        history.write(&report, r.totals(), &r.totals().aggregate(), 5).unwrap();
         sample(&mut r, get, t0, 2500, 0, 40);
-        history.write(&r.roll(t0 + millis(4000)), r.totals(), 7).unwrap();
+        let report = r.roll(t0 + millis(4000));
+        history.write(&report, r.totals(), &r.totals().aggregate(), 7).unwrap();
         let rows = rows(&history.into_inner());
         assert_eq!(rows.len(), 4, "an op row and an Aggregated row per interval");
         assert_eq!(rows.iter().map(|r| r.len()).collect::<Vec<_>>(), [24; 4]);
@@ -255,7 +257,7 @@ POST,/login/,HTTP 500,1,2026-11-27T14:48:37Z,2026-11-27T14:48:37Z\n"
             }
             let report = r.roll(t0 + millis((interval + 1) * 1000));
             sadf.write(&report).unwrap();
-            history.write(&report, r.totals(), 1).unwrap();
+            history.write(&report, r.totals(), &r.totals().aggregate(), 1).unwrap();
         }
         let (mut stats, mut failures) = (Vec::new(), Vec::new());
         write_stats(&mut stats, r.totals()).unwrap();

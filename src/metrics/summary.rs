@@ -156,13 +156,13 @@ fn table_row(s: &OpSummary) -> Vec<String> {
     row
 }
 
-/// One status line: run time, the last interval's rate, p99 and late-start p99, and errors so far.
+/// One status line: run time, the last interval's rate, p99 and late-start p99, and errors so far (`all`: the
+/// run's totals aggregated, [`Totals::aggregate`]).
 ///
 /// `00:01:30  152.3/s  p99 12.345 ms  late p99 0.120 ms  errors 2 (0.02%)`
-pub fn progress(elapsed: Duration, last: &IntervalReport, totals: &Totals) -> String {
+pub fn progress(elapsed: Duration, last: &IntervalReport, all: &OpStats) -> String {
     let secs = elapsed.as_secs();
     let now = last.aggregate();
-    let all = totals.aggregate();
     let mut line = format!("{:02}:{:02}:{:02}  ", secs / 3600, secs / 60 % 60, secs % 60);
     let _ = write!(line, "{:.1}/s", per_sec(now.count, last.length));
     if now.is_empty() {
@@ -234,10 +234,13 @@ mod tests {
     #[test]
     fn progress_is_one_line_of_the_last_interval() {
         let (totals, last) = run();
-        let line = progress(Duration::from_secs(3725), &last, &totals);
+        let line = progress(Duration::from_secs(3725), &last, &totals.aggregate());
         assert_eq!(line, "01:02:05  51.0/s  p99 40.031 ms  late p99 0.000 ms  errors 1 (0.98%)");
         let (mut r, t0) = recorder();
         let idle = r.roll(t0 + millis(1000));
-        assert_eq!(progress(Duration::ZERO, &idle, r.totals()), "00:00:00  0.0/s  p99 -  errors 0 (0.00%)");
+        assert_eq!(
+            progress(Duration::ZERO, &idle, &r.totals().aggregate()),
+            "00:00:00  0.0/s  p99 -  errors 0 (0.00%)"
+        );
     }
 }

@@ -212,7 +212,7 @@ pub fn write(fleet: &Fleet, dirs: &[PathBuf], out: &Path) -> Result<String, Erro
     for report in &fleet.intervals {
         so_far.absorb(report);
         lat.write(report).map_err(named("latency.csv"))?;
-        his.write(report, &so_far, fleet.devices).map_err(named(&history_name))?;
+        his.write(report, &so_far, &so_far.aggregate(), fleet.devices).map_err(named(&history_name))?;
         hl.write(report).map_err(|e| named("latency.hlog")(std::io::Error::other(e)))?;
     }
     let (mut stats, mut failures) = (Vec::new(), Vec::new());
