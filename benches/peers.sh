@@ -9,6 +9,10 @@
 #                                                       the broker on CPU 1 (taskset), the same for every tool:
 #                                                       shared, the scheduler moving the busy processes across the
 #                                                       cores moved lampi-agent's MQTT figure by half between runs
+#                         [--repeat N]                  N rounds of every workload, one after the other in the same
+#                                                       order against the same site and broker, each round's table
+#                                                       printed, then each ratio's median and range over the rounds
+#                                                       (the host's speed moves the peers' figures between runs too)
 #                         [--http-think P0,P50,P100]    lampi-agent's funnel think time in seconds (default 0.5,1.0,1.5,
 #                                                       as Locust's between(0.5, 1.5)); e.g. 0.001,0.001,0.001 shows
 #                                                       its CPU per request when the site, not the think time, sets
@@ -39,6 +43,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${PEERS_DURATION:-20}
 ONLY=all
+REPEAT=1
 THINK=0.5,1.0,1.5
 PIN=1
 while [[ $# -gt 0 ]]; do
@@ -48,12 +53,15 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=${2:?--only needs http or mqtt}; shift 2 ;;
         --only=*) ONLY=${1#*=}; shift ;;
         --no-pin) PIN=; shift ;;
+        --repeat) REPEAT=${2:?--repeat needs a count}; shift 2 ;;
+        --repeat=*) REPEAT=${1#*=}; shift ;;
         --http-think) THINK=${2:?--http-think needs P0,P50,P100}; shift 2 ;;
         --http-think=*) THINK=${1#*=}; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS or --only http|mqtt)" >&2; exit 64 ;;
     esac
 done
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --repeat '$REPEAT' is not a whole number of rounds" >&2; exit 64; }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --duration '$DURATION' is not a whole number of seconds" >&2; exit 64; }
 [[ $ONLY =~ ^(all|http|mqtt)$ ]] || { echo "peers.sh: --only '$ONLY' is not http or mqtt" >&2; exit 64; }
 [[ $THINK =~ ^[0-9.]+,[0-9.]+,[0-9.]+$ ]] || { echo "peers.sh: --http-think '$THINK' is not P0,P50,P100 in seconds" >&2; exit 64; }
@@ -191,6 +199,11 @@ locust_run() { # $1 key, $2 locustfile, $3 users, $4 spawn rate, then extra flag
     cp "$work/${key}_stats.csv" "$work/res/$key.stats.csv" 2>/dev/null || note "$key" "Locust wrote no _stats.csv: $(tail -1 "$work/$key.log")"
 }
 
+# One round: every workload once, then its table. Its ratios are appended to $work/rounds.jsonl.
+one_round() {
+local round=$1
+rm -rf "$work/res" "$work"/lampi_http "$work"/lampi_idle "$work"/lampi_mqtt "$work"/*.done; mkdir -p "$work/res"
+[[ $REPEAT -gt 1 ]] && echo "--- round $round of $REPEAT ($(date -u +%T), load $(cut -d' ' -f1-3 /proc/loadavg)) ---"
 # --- HTTP ---
 if group http; then
 echo "running: lampi-agent HTTP funnel (${DURATION} s)" >&2
@@ -357,10 +370,11 @@ else
 fi
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$work/res" "$DURATION" "$HTTP_USERS" "$MQTT_LAMPS" "$PUB_COUNT" "$THINK" <<'PY'
+python3 - "$work/res" "$DURATION" "$HTTP_USERS" "$MQTT_LAMPS" "$PUB_COUNT" "$THINK" "$work/rounds.jsonl" <<'PY'
 import csv, json, os, re, sys
 res, dur, http_users, lamps, pub_count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 think = sys.argv[6].split(",")
+ratios = {}  # "what: peer" -> lampi-agent's CPU per operation / the peer's, this round
 def path(n): return os.path.join(res, n)
 def cpu(key):
     c = json.load(open(path(f"{key}.cpu.json"))); return c["user"] + c["sys"], c
@@ -435,6 +449,7 @@ for g, tool, work, n, secs, f, c, note in rows:
         print(f"| {tool} | {work} | - | - | - | - | - | not measured: {note} |"); continue
     us = c * 1e6 / max(n, 1)
     ratio = "1 (reference)" if tool.startswith("lampi-agent") else (f"{per[g] / (c / n):.2f} x" if g in per and n else "-")
+    if g in per and n and not tool.startswith("lampi-agent"): ratios[f"{g}: {tool} ({work})"] = per[g] / (c / n)
     fail = f"{f:,} ({100 * f / max(n + f, 1):.1f} %)" if f else "0"
     print(f"| {tool} | {work} | {n:,} {'requests' if g == 'HTTP' else 'publishes'} | {n / secs:,.0f} {unit[g]} | {fail} | "
           f"{us:,.1f} us ({c:.2f} CPU-s) | {ratio} | {note} |")
@@ -447,13 +462,34 @@ if idle is not None and http and http[0][0].startswith("lampi"):
     print(f"lampi-agent's HTTP run without its sessions (the same {http_users} lamps, {dur} s, no request): {idle:.2f} CPU-s; "
           f"the funnel beyond it: {beyond * 1e6:,.1f} us per request, "
           + "; ".join(f"{beyond / (pc / pn):.2f} x {pt}" for pt, pw, pn, pc in http[1:]))
+    ratios.update({f"HTTP beyond the run without sessions: {pt} ({pw})": beyond / (pc / pn) for pt, pw, pn, pc in http[1:]})
 if drag_cpu:
     peers = [(f"{t} ({w})", c / n) for g, t, w, n, secs, f, c, note in rows if g == "MQTT" and n and not t.startswith("lampi")]
     print()
     print(f"Counting only the drag messages (not the responders' answers), lampi-agent's MQTT CPU per message is {drag_cpu[0] * 1e6:,.1f} us: "
           + "; ".join(f"{drag_cpu[0] / p:.2f} x {name}" for name, p in peers))
+    ratios.update({f"MQTT drag messages only: {name}": drag_cpu[0] / p for name, p in peers})
 print()
 print("CPU = user + system of the generator process and its descendants over its whole life (start-up and connects included);")
 print("ratio < 1: lampi-agent spends less CPU per operation than that peer. lampi-agent MQTT operations = its publishes")
 print("(set_config + the responders' answers + touchscreen changes); Locust MqttUser's = its acknowledged publish rows.")
+with open(sys.argv[7], "a") as f: f.write(json.dumps(ratios) + "\n")
 PY
+}
+
+for round in $(seq "$REPEAT"); do one_round "$round"; done
+if [[ $REPEAT -gt 1 ]]; then
+python3 - "$work/rounds.jsonl" <<'PY'
+import json, statistics, sys
+rounds = [json.loads(l) for l in open(sys.argv[1])]
+names = list(dict.fromkeys(k for r in rounds for k in r))
+print()
+print(f"Over {len(rounds)} rounds: lampi-agent's CPU per operation / the peer's (each round's figures in its table above)")
+print()
+print("| ratio to | per round | median | min | max |")
+print("|---|---|---|---|---|")
+for k in names:
+    v = [r[k] for r in rounds if k in r]
+    print(f"| {k} | {' / '.join(f'{x:.2f}' for x in v)} | {statistics.median(v):.2f} x | {min(v):.2f} x | {max(v):.2f} x |")
+PY
+fi
