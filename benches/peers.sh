@@ -58,7 +58,7 @@ while [[ $# -gt 0 ]]; do
         --http-think) THINK=${2:?--http-think needs P0,P50,P100}; shift 2 ;;
         --http-think=*) THINK=${1#*=}; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
-        *) echo "peers.sh: unknown argument '$1' (expected --duration SECONDS or --only http|mqtt)" >&2; exit 64 ;;
+        *) echo "peers.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: --repeat '$REPEAT' is not a whole number of rounds" >&2; exit 64; }
