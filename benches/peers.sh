@@ -24,6 +24,8 @@
 #                               without sessions (what the requests cost beyond the run itself: printed below the table)
 #         Locust FastHttpUser   the same funnel, 50 users, headless, --csv (locustfile written into the temp dir)
 #         wrk                   GET /login/, 20 connections, 2 threads
+#         tokio + hyper alone   benches/http_floor.rs: lampi-agent's runtime and HTTP client and nothing else, 50
+#                               kept-alive sessions GETting /login/ after 0.5-1.5 s think time (the stack's floor)
 #   MQTT  lampi-agent loadtest  1000 virtual lamps, app + touchscreen drags of 10 QoS 1 messages, 1-2 s apart,
 #                               internal responders (every set_config answered and its round trip timed)
 #         Locust MqttUser       locust.contrib.mqtt (shipped by Locust 2.47, extra `mqtt` = paho-mqtt): 1000 users,
@@ -106,6 +108,17 @@ if [[ -n ${PEERS_BIN:-} ]]; then  # another build of lampi-agent, e.g. to compar
 else
     (cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
     BIN=$CARGO_TARGET_DIR/release/lampi-agent BUILT="release, --no-default-features --features gpio"
+fi
+# The HTTP stack's floor (benches/http_floor.rs): the same runtime and client as lampi-agent's sessions, nothing else.
+FLOOR=
+if group http; then
+    FLOOR=$(cd "$ROOT" && cargo bench --locked --no-default-features --features gpio --bench http_floor --no-run \
+        --message-format=json 2>"$work/floor-build.log" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "http_floor" and m.get("executable"):
+        print(m["executable"])') || true
 fi
 versions() {
     echo "lampi-agent: $("$BIN" --version 2>&1 | head -1) ($BUILT)"
@@ -213,6 +226,12 @@ lampi lampi_http "$work/web.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://12
 sed 's/^0 = 1$/0 = 0.00001/' "$work/web.toml" > "$work/idle.toml"
 echo "running: lampi-agent HTTP funnel without sessions (${DURATION} s)" >&2
 lampi lampi_idle "$work/idle.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://127.0.0.1:$hport"
+if [[ -n $FLOOR ]]; then
+    echo "running: the HTTP stack alone, benches/http_floor.rs (${DURATION} s)" >&2
+    cpu_run floor "$FLOOR" "127.0.0.1:$hport" "$DURATION" $HTTP_USERS /login/ > "$work/res/floor.txt" 2>&1 || true
+else
+    note floor "benches/http_floor.rs did not build: $(tail -1 "$work/floor-build.log")"
+fi
 
 cat > "$work/locust_http.py" <<'PY'
 # The funnel as a browser does it: GET the login form, POST it with its CSRF token (cookies kept per user), then the
@@ -268,7 +287,7 @@ else
 fi
 
 else
-    for k in lampi_http lampi_idle locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
+    for k in lampi_http lampi_idle floor locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
 fi
 
 # --- MQTT ---
@@ -425,6 +444,9 @@ def wrk(key):
     n5 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
     f = (sum(map(int, e.groups())) if e else 0) + (int(n5.group(1)) if n5 else 0)
     c, info = cpu(key); return int(m.group(1)), secs, f, c, "2 threads"
+def floor(key):
+    m = re.search(r"requests (\d+) failures (\d+)", open(path("floor.txt")).read())
+    c, info = cpu(key); return int(m.group(1)), float(dur), int(m.group(2)), c, "benches/http_floor.rs: tokio (one worker) + hyper http1 only"
 def mpub(key):
     got = int(open(path(f"{key}.count")).read()); c, info = cpu(key)
     return got, info["wall"], pub_count - got, c, f"exit code {info['rc']}; counted by a subscriber; wall {info['wall']:.2f} s incl. connect"
@@ -432,6 +454,7 @@ def mpub(key):
 row("HTTP", "lampi-agent loadtest", f"funnel, ~{http_users} users" + ("" if think == ["0.5", "1.0", "1.5"] else f", think {think[0]}-{think[2]} s (Locust: 0.5-1.5 s)"), "lampi_http", lampi_http)
 row("HTTP", "Locust FastHttpUser", f"funnel, {http_users} users", "locust_http", lambda k: locust(k, lambda n: True))
 row("HTTP", "wrk", "GET /login/, 20 connections", "wrk", wrk)
+row("HTTP", "tokio + hyper alone", f"GET /login/, {http_users} kept-alive sessions, think 0.5-1.5 s, no cookies, nothing recorded", "floor", floor)
 row("MQTT", "lampi-agent loadtest", f"{lamps} lamps, drags of 10, internal responders", "lampi_mqtt", lampi_mqtt)
 row("MQTT", "Locust MqttUser", f"{lamps} users, bursts of 10 QoS 1", "locust_mqtt", lambda k: locust(k, lambda n: n.startswith("publish")))
 row("MQTT", "mosquitto_pub", f"{pub_count:,} set_config, QoS 1", "mosquitto_pub_q1", mpub)
@@ -463,6 +486,14 @@ if idle is not None and http and http[0][0].startswith("lampi"):
           f"the funnel beyond it: {beyond * 1e6:,.1f} us per request, "
           + "; ".join(f"{beyond / (pc / pn):.2f} x {pt}" for pt, pw, pn, pc in http[1:]))
     ratios.update({f"HTTP beyond the run without sessions: {pt} ({pw})": beyond / (pc / pn) for pt, pw, pn, pc in http[1:]})
+floor_row = [(n, c) for g, t, w, n, secs, f, c, note in rows if g == "HTTP" and n and t == "tokio + hyper alone"]
+if floor_row:
+    fn, fc = floor_row[0]
+    others = [(t, c / n) for g, t, w, n, secs, f, c, note in rows if g == "HTTP" and n and t in ("Locust FastHttpUser", "wrk")]
+    print()
+    print(f"The HTTP stack alone (tokio + hyper, no cookies, nothing recorded): {fc * 1e6 / fn:,.1f} us per request, "
+          + "; ".join(f"{(fc / fn) / p:.2f} x {t}" for t, p in others))
+    ratios.update({f"HTTP stack alone (tokio + hyper): {t}": (fc / fn) / p for t, p in others})
 if drag_cpu:
     peers = [(f"{t} ({w})", c / n) for g, t, w, n, secs, f, c, note in rows if g == "MQTT" and n and not t.startswith("lampi")]
     print()
