@@ -381,7 +381,6 @@ mod tests {
     use crate::metrics::{merge as exact, Outcome, Recorder};
     use std::time::Instant;
 
-    /// A run folder as `loadtest` writes it (the files merge reads), from a recorder fed `seed`-shaped samples.
     #[test]
     fn merging_keeps_every_runs_outages_and_connection_rows() {
         let tmp = tempfile::tempdir().unwrap();
@@ -421,6 +420,7 @@ mod tests {
         assert_eq!(runs_again, runs, "merged again, each window keeps the run it came from");
     }
 
+    /// A run folder as `loadtest` writes it (the files merge reads), from a recorder fed `seed`-shaped samples.
     fn lamp_run(dir: &Path, seed: u64, n: u64) -> Recorder {
         let (mut r, t0) = recorder();
         let ops = [r.op("MQTT", "roundtrip"), r.op("GET", "/lampi/device/[id]")];
