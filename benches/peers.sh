@@ -26,6 +26,11 @@
 #         wrk                   GET /login/, 20 connections, 2 threads
 #         tokio + hyper alone   benches/http_floor.rs: lampi-agent's runtime and HTTP client and nothing else, 50
 #                               kept-alive sessions GETting /login/ after 0.5-1.5 s think time (the stack's floor)
+#         mio + httparse alone  benches/http_floor.rs --stack mio: the cheapest client there is (one thread, one
+#                               epoll set, no runtime, nothing allocated per request), the same sessions and think
+#                               time (the host's floor for a generator whose users think)
+#         ... busy              both again with 20 sessions and no think time, as wrk's 20 connections: what the
+#                               same clients cost when the process never sleeps
 #   MQTT  lampi-agent loadtest  1000 virtual lamps, app + touchscreen drags of 10 QoS 1 messages, 1-2 s apart,
 #                               internal responders (every set_config answered and its round trip timed)
 #         Locust MqttUser       locust.contrib.mqtt (shipped by Locust 2.47, extra `mqtt` = paho-mqtt): 1000 users,
@@ -109,7 +114,7 @@ else
     (cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
     BIN=$CARGO_TARGET_DIR/release/lampi-agent BUILT="release, --no-default-features --features gpio"
 fi
-# The HTTP stack's floor (benches/http_floor.rs): the same runtime and client as lampi-agent's sessions, nothing else.
+# The HTTP floors (benches/http_floor.rs): lampi-agent's runtime and client alone, and the cheapest client there is.
 FLOOR=
 if group http; then
     FLOOR=$(cd "$ROOT" && cargo bench --locked --no-default-features --features gpio --bench http_floor --no-run \
@@ -226,12 +231,14 @@ lampi lampi_http "$work/web.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://12
 sed 's/^0 = 1$/0 = 0.00001/' "$work/web.toml" > "$work/idle.toml"
 echo "running: lampi-agent HTTP funnel without sessions (${DURATION} s)" >&2
 lampi lampi_idle "$work/idle.toml" $HTTP_USERS 9 --first-lamp 0 --site "http://127.0.0.1:$hport"
-if [[ -n $FLOOR ]]; then
-    echo "running: the HTTP stack alone, benches/http_floor.rs (${DURATION} s)" >&2
-    cpu_run floor "$FLOOR" "127.0.0.1:$hport" "$DURATION" $HTTP_USERS /login/ > "$work/res/floor.txt" 2>&1 || true
-else
-    note floor "benches/http_floor.rs did not build: $(tail -1 "$work/floor-build.log")"
-fi
+for key in floor floor_mio floor_busy floor_mio_busy; do
+    if [[ -z $FLOOR ]]; then note $key "benches/http_floor.rs did not build: $(tail -1 "$work/floor-build.log")"; continue; fi
+    flags=(); n=$HTTP_USERS
+    [[ $key == *mio* ]] && flags+=(--stack mio)
+    [[ $key == *busy ]] && { flags+=(--think 0,0); n=20; }
+    echo "running: benches/http_floor.rs ${flags[*]} (${DURATION} s)" >&2
+    cpu_run $key "$FLOOR" "${flags[@]}" "127.0.0.1:$hport" "$DURATION" $n /login/ > "$work/res/$key.txt" 2>&1 || true
+done
 
 cat > "$work/locust_http.py" <<'PY'
 # The funnel as a browser does it: GET the login form, POST it with its CSRF token (cookies kept per user), then the
@@ -287,7 +294,7 @@ else
 fi
 
 else
-    for k in lampi_http lampi_idle floor locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
+    for k in lampi_http lampi_idle floor floor_mio floor_busy floor_mio_busy locust_http wrk; do note "$k" "not run (--only $ONLY)"; done
 fi
 
 # --- MQTT ---
@@ -445,8 +452,9 @@ def wrk(key):
     f = (sum(map(int, e.groups())) if e else 0) + (int(n5.group(1)) if n5 else 0)
     c, info = cpu(key); return int(m.group(1)), secs, f, c, "2 threads"
 def floor(key):
-    m = re.search(r"requests (\d+) failures (\d+)", open(path("floor.txt")).read())
-    c, info = cpu(key); return int(m.group(1)), float(dur), int(m.group(2)), c, "benches/http_floor.rs: tokio (one worker) + hyper http1 only"
+    m = re.search(r"requests (\d+) failures (\d+)", open(path(f"{key}.txt")).read())
+    stack = "one thread, mio + httparse, no runtime" if "mio" in key else "tokio (one worker) + hyper http1 only"
+    c, info = cpu(key); return int(m.group(1)), float(dur), int(m.group(2)), c, f"benches/http_floor.rs: {stack}"
 def mpub(key):
     got = int(open(path(f"{key}.count")).read()); c, info = cpu(key)
     return got, info["wall"], pub_count - got, c, f"exit code {info['rc']}; counted by a subscriber; wall {info['wall']:.2f} s incl. connect"
@@ -455,6 +463,9 @@ row("HTTP", "lampi-agent loadtest", f"funnel, ~{http_users} users" + ("" if thin
 row("HTTP", "Locust FastHttpUser", f"funnel, {http_users} users", "locust_http", lambda k: locust(k, lambda n: True))
 row("HTTP", "wrk", "GET /login/, 20 connections", "wrk", wrk)
 row("HTTP", "tokio + hyper alone", f"GET /login/, {http_users} kept-alive sessions, think 0.5-1.5 s, no cookies, nothing recorded", "floor", floor)
+row("HTTP", "mio + httparse alone", f"the same, the cheapest client there is", "floor_mio", floor)
+row("HTTP", "tokio + hyper alone, busy", "GET /login/, 20 kept-alive sessions, no think time (as wrk)", "floor_busy", floor)
+row("HTTP", "mio + httparse alone, busy", "the same, the cheapest client there is", "floor_mio_busy", floor)
 row("MQTT", "lampi-agent loadtest", f"{lamps} lamps, drags of 10, internal responders", "lampi_mqtt", lampi_mqtt)
 row("MQTT", "Locust MqttUser", f"{lamps} users, bursts of 10 QoS 1", "locust_mqtt", lambda k: locust(k, lambda n: n.startswith("publish")))
 row("MQTT", "mosquitto_pub", f"{pub_count:,} set_config, QoS 1", "mosquitto_pub_q1", mpub)
@@ -494,6 +505,17 @@ if floor_row:
     print(f"The HTTP stack alone (tokio + hyper, no cookies, nothing recorded): {fc * 1e6 / fn:,.1f} us per request, "
           + "; ".join(f"{(fc / fn) / p:.2f} x {t}" for t, p in others))
     ratios.update({f"HTTP stack alone (tokio + hyper): {t}": (fc / fn) / p for t, p in others})
+per_req = {t: c / n for g, t, w, n, secs, f, c, note in rows if g == "HTTP" and n}
+cheap, busy, loc, wk = (per_req.get(t) for t in ("mio + httparse alone", "mio + httparse alone, busy", "Locust FastHttpUser", "wrk"))
+if cheap and busy and loc and wk:
+    print()
+    print(f"The cheapest client (mio + httparse, one thread, nothing recorded): with the funnel's think time {cheap * 1e6:,.1f} us "
+          f"per request, {cheap / loc:.2f} x Locust FastHttpUser and {cheap / wk:.2f} x wrk; busy (no think time) "
+          f"{busy * 1e6:,.1f} us, {busy / wk:.2f} x wrk. A request after a think costs this host {(cheap - busy) * 1e6:,.1f} us "
+          f"more than one in a loop that never sleeps. Issue 11's funnel goals, <= 0.1 x Locust FastHttpUser and <= 2 x wrk: "
+          f"the cheapest client {'meets' if cheap <= 0.1 * loc else 'misses'} the first and {'meets' if cheap <= 2 * wk else 'misses'} the second.")
+    ratios.update({"HTTP cheapest client (mio + httparse): Locust FastHttpUser": cheap / loc, "HTTP cheapest client (mio + httparse): wrk": cheap / wk,
+                   "HTTP cheapest client busy (mio + httparse): wrk": busy / wk})
 if drag_cpu:
     peers = [(f"{t} ({w})", c / n) for g, t, w, n, secs, f, c, note in rows if g == "MQTT" and n and not t.startswith("lampi")]
     print()
