@@ -135,11 +135,16 @@ versions() {
 versions
 
 # Runs a generator, then writes its user/system CPU (it and every descendant it reaped), wall time and exit code.
+# The figures are the difference across the call: what this Python inherited (a launcher such as a pyenv shim runs
+# and reaps its own children before it becomes Python, and exec keeps their CPU in RUSAGE_CHILDREN: ~50 ms here)
+# is not the generator's.
 cat > "$work/cpu.py" <<'PY'
 import json, resource, subprocess, sys, time
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.monotonic(); rc = subprocess.call(sys.argv[2:]); wall = time.monotonic() - t0
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-json.dump({"user": ru.ru_utime, "sys": ru.ru_stime, "wall": wall, "rc": rc}, open(sys.argv[1], "w"))
+json.dump({"user": ru.ru_utime - before.ru_utime, "sys": ru.ru_stime - before.ru_stime, "wall": wall, "rc": rc},
+          open(sys.argv[1], "w"))
 PY
 cpu_run() { local key=$1; shift; python3 "$work/cpu.py" "$work/res/$key.cpu.json" "${pin0[@]}" "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
