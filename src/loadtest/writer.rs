@@ -19,7 +19,9 @@
 //!
 //! The cumulative columns of `_stats_history.csv` and the progress line need the run's totals: the thread keeps its
 //! own, absorbing each report as the recorder does (the same reports in the same order give the same figures), so no
-//! copy of the totals crosses the channel.
+//! copy of the totals crosses the channel. Their "Aggregated" figures are a running sum of each interval's (adding
+//! histograms is exact), so an interval costs what its own samples cost, not a merge of every operation's
+//! whole-run histograms.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -150,6 +152,8 @@ struct Writer {
     seen: Seen,
     sampler: Option<system::Sampler>,
     totals: Totals,
+    /// All operations of `totals` together, kept up to date interval by interval.
+    total: metrics::OpStats,
     interval: Duration,
     internal_responder: bool,
     tty: bool,
@@ -168,6 +172,7 @@ impl Writer {
             },
             sampler: system::Sampler::new(),
             totals: Totals::new(s.start),
+            total: metrics::OpStats::new(),
             interval: s.interval,
             internal_responder: s.internal_responder,
             tty: s.tty,
@@ -178,6 +183,7 @@ impl Writer {
     fn interval(&mut self, i: Interval) -> io::Result<()> {
         let Interval { report, connections: conns, broker, elapsed, running } = i;
         self.totals.absorb(&report);
+        self.total.add(&report.aggregate());
         let sys = self.sampler.as_mut().map(|s| s.sample(self.interval.as_secs_f64())).unwrap_or_default();
         let seen = &mut self.seen;
         seen.own.add(&sys);
@@ -196,9 +202,8 @@ impl Writer {
         // Locust's "User Count": the lamps connected (the owners when the real lamps answer).
         let users = if self.internal_responder { conns.lamps_up } else { conns.owners_up };
         let broker = broker.as_ref().map(|(host, latest)| (host.as_str(), latest));
-        let total = self.totals.aggregate(); // once per interval: the history and the progress line both show it
-        self.out.interval(&report, (&self.totals, &total), users, &sys, broker, &conns)?;
-        let line = metrics::summary::progress(elapsed, &report, &total);
+        self.out.interval(&report, (&self.totals, &self.total), users, &sys, broker, &conns)?;
+        let line = metrics::summary::progress(elapsed, &report, &self.total);
         let up =
             if self.internal_responder { format!("lamps up {}", conns.lamps_up) } else { format!("owners up {users}") };
         crate::console::progress(&format!("{line} | {up}"), self.tty);
@@ -213,21 +218,19 @@ mod tests {
     use crate::metrics::{Outcome, Recorder};
     use std::time::SystemTime;
 
+    /// A recorder whose wall clock starts at 1,800,000,000 s, and the writer's set-up for a run folder in `dir`.
+    fn run_in(dir: &std::path::Path, lamps: u64) -> (std::time::Instant, Recorder, Setup) {
+        let t0 = std::time::Instant::now();
+        let rec = Recorder::new(t0, SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        let out = Output::create(dir, "host", 1, rec.start(), false).unwrap();
+        let start = rec.start();
+        (t0, rec, Setup { out, start, interval: Duration::from_secs(1), internal_responder: true, lamps, tty: false })
+    }
+
     #[tokio::test]
     async fn every_interval_handed_over_is_written_in_order_with_the_runs_totals() {
         let dir = tempfile::tempdir().unwrap();
-        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let t0 = std::time::Instant::now();
-        let mut rec = Recorder::new(t0, wall);
-        let out = Output::create(dir.path(), "host", 1, rec.start(), false).unwrap();
-        let setup = Setup {
-            out,
-            start: rec.start(),
-            interval: Duration::from_secs(1),
-            internal_responder: true,
-            lamps: 5,
-            tty: false,
-        };
+        let (t0, mut rec, setup) = run_in(dir.path(), 5);
         let mut thread = Thread::start(setup).unwrap();
         let op = rec.op("MQTT", "roundtrip");
         let n = 3 * QUEUE as u64; // more than the queue holds: the hand-over waits, nothing is dropped
@@ -257,5 +260,45 @@ mod tests {
             assert_eq!(row[users], k.to_string());
             assert_eq!(row[total], k.to_string(), "the cumulative count includes interval {k}");
         }
+    }
+
+    #[test]
+    fn the_running_aggregate_is_the_aggregate_of_the_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t0, mut rec, setup) = run_in(dir.path(), 2);
+        let mut w = Writer::new(setup);
+        let (get, post) = (rec.op("GET", "/"), rec.op("POST", "/login/"));
+        for k in 1..=6u64 {
+            let t = t0 + Duration::from_secs(10 * k);
+            // Latencies that grow from interval to interval, so the run's histograms resize past the intervals'.
+            for j in 0..20 * k {
+                let (start, late) = (t - Duration::from_millis(3 * j * k + 1), Duration::from_micros(97 * j));
+                rec.record(get, Outcome::success(j), start - late, start, t);
+                if j % 7 == 0 {
+                    rec.record(post, Outcome::failure(format!("HTTP 50{}", j % 3)), start - late, start, t);
+                }
+            }
+            let interval = Interval {
+                report: rec.roll(t),
+                connections: connections::Row { lamps_up: 2, ..Default::default() },
+                broker: None,
+                elapsed: t - t0,
+                running: true,
+            };
+            w.interval(interval).unwrap();
+        }
+        let (running, all) = (&w.total, w.totals.aggregate());
+        assert!(all.count > 100 && all.failures > 10, "{} {}", all.count, all.failures);
+        assert_eq!((running.count, running.failures, running.bytes), (all.count, all.failures, all.bytes));
+        for (a, b) in
+            [(&running.latency, &all.latency), (&running.service, &all.service), (&running.lateness, &all.lateness)]
+        {
+            assert_eq!((a.len(), a.min(), a.max()), (b.len(), b.min(), b.max()));
+            for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+                assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q), "q = {q}");
+            }
+            assert_eq!(a.mean(), b.mean());
+        }
+        assert_eq!(running.errors, all.errors);
     }
 }
