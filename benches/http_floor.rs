@@ -41,8 +41,10 @@ fn args() -> Result<Args, String> {
             "--think" => {
                 let v = a.next().ok_or("--think needs P0,P100")?;
                 let (p0, p100) = v.split_once(',').ok_or("--think needs P0,P100")?;
-                think =
-                    (p0.parse().map_err(|_| "--think: P0 is not seconds")?, p100.parse().map_err(|_| "--think: P100")?);
+                think = (
+                    p0.parse().map_err(|_| "--think: P0 is not seconds")?,
+                    p100.parse().map_err(|_| "--think: P100 is not seconds")?,
+                );
                 if !(0.0 <= think.0 && think.0 <= think.1) {
                     return Err("--think needs 0 <= P0 <= P100".into());
                 }
