@@ -11,14 +11,17 @@
 # 2. HTTP cost: a web-only profile against the Django test site (gunicorn, 1 worker x 8 threads); prints the
 #    generator's CPU time per HTTP request.
 # SKIP_HTTP=1 runs the MQTT part only, SKIP_MQTT=1 the HTTP part only.
-# Needs: mosquitto, the test venv (bash scripts/setup-test-venv.sh). Builds the release binary without the demo broker.
+# Needs: mosquitto, the test venv (bash scripts/setup-test-venv.sh). Builds the release binary without the demo broker
+# (into $CARGO_TARGET_DIR, default ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LAMPS=${1:-4000}; RATE=${2:-4}; DURATION=${3:-60s}
 export PATH="$PATH:/usr/sbin"
 PY=${LAMPI_TEST_PYTHON:-${LAMPI_TEST_VENV:-$HOME/.cache/lampi-agent/venv}/bin/python}
+# Its own target dir, as peers.sh and headline.sh: a build without the demo broker never replaces target/release.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lampi-agent/bench-target}
 cargo build --locked --release --no-default-features --features gpio -q
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/lampi-agent  # where cargo just built it
+BIN=$CARGO_TARGET_DIR/release/lampi-agent  # where cargo just built it
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -10,13 +10,16 @@
 # how the fleet came back: seconds from the restart until every lamp was up again (connections.csv), the outage
 # window from summary.json (interval resolution: 1 s; its time_to_recover_s counts from the kill), the peak connect attempts and failed
 # attempts per second, the time to CONNACK, and the generator's CPU and memory.
-# Needs: mosquitto. Builds the release binary without the demo broker (into $CARGO_TARGET_DIR, else target/).
+# Needs: mosquitto. Builds the release binary without the demo broker (into $CARGO_TARGET_DIR, default
+# ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LAMPS=${1:-4000}; OUTAGE=${2:-5}
 export PATH="$PATH:/usr/sbin"
+# Its own target dir, as peers.sh and headline.sh: a build without the demo broker never replaces target/release.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lampi-agent/bench-target}
 cargo build --release --locked --no-default-features --features gpio -q
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/lampi-agent
+BIN=$CARGO_TARGET_DIR/release/lampi-agent
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

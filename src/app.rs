@@ -239,7 +239,10 @@ pub fn demo(transition: Option<std::time::Duration>) -> ExitCode {
     #[cfg(not(feature = "demo-broker"))]
     {
         let _ = transition;
-        eprintln!("lampi-agent demo: this build has no embedded broker (built without the `demo-broker` feature)");
+        eprintln!(
+            "lampi-agent demo: this build has no embedded broker (built without the `demo-broker` feature, as the Pi \
+             builds and the benchmarks' are); run the demo from a default build: `cargo run -- demo`"
+        );
         ExitCode::from(USAGE)
     }
 }
