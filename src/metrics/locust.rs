@@ -108,8 +108,8 @@ impl<W: Write> History<W> {
     }
 
     /// Writes the rows of one closed interval, then flushes. `totals` must already include `report` (as
-    /// [`super::Recorder::totals`] does after [`super::Recorder::roll`]) and `total` is `totals.aggregate()`
-    /// (made once per interval by the caller, which also needs it); `users` is the active virtual users.
+    /// [`super::Recorder::totals`] does after [`super::Recorder::roll`]) and `total` is `totals.aggregate()` (or the
+    /// same kept as a running sum, as the load run's writer does); `users` is the active virtual users.
     pub fn write(&mut self, report: &IntervalReport, totals: &Totals, total: &OpStats, users: u64) -> io::Result<()> {
         let timestamp = report.end().unix_timestamp();
         let mut text = String::new();

@@ -391,15 +391,9 @@ fn a_second_sigint_stops_at_once_and_still_writes_every_file() {
     poll_until(Duration::from_secs(10), "the first stop logged", || {
         std::fs::read_to_string(out.join("console.log")).is_ok_and(|t| t.contains("SIGINT: stopping"))
     });
-    let second = std::time::Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(second.elapsed() < Duration::from_secs(20), "still running 20 s after the second SIGINT (grace 40 s)");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::support::exit_within(&mut child, Duration::from_secs(20))
+        .expect("still running 20 s after the second SIGINT (grace 40 s)");
     assert_eq!(status.code(), Some(130));
     let failures = std::fs::read_to_string(out.join("lampi_failures.csv")).unwrap();
     assert!(failures.contains("MQTT,roundtrip,no answer before the run stopped,"), "{failures}");

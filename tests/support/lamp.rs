@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lampi-agent");
 
@@ -80,17 +80,7 @@ impl Lamp {
 
     /// Waits for exit up to `within`; None if still running.
     pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        let child = self.child.as_mut()?;
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        super::exit_within(self.child.as_mut()?, within)
     }
 
     pub fn kill(&mut self) {

@@ -136,14 +136,8 @@ impl LocustMaster {
     }
 
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(st) = self.child.as_mut().expect("running").try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "locust master still running after {within:?}:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::exit_within(self.child.as_mut().expect("running"), within)
+            .unwrap_or_else(|| panic!("locust master still running after {within:?}:\n{}", self.log()))
     }
 
     /// SIGKILL: no goodbye to the workers.
@@ -306,14 +300,8 @@ impl Worker {
     }
 
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(st) = self.child.as_mut().expect("running").try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "worker still running after {within:?}:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::exit_within(self.child.as_mut().expect("running"), within)
+            .unwrap_or_else(|| panic!("worker still running after {within:?}:\n{}", self.log()))
     }
 
     pub fn file(&self, name: &str) -> String {

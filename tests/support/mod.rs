@@ -23,3 +23,18 @@ pub fn poll_until(within: std::time::Duration, what: &str, mut ready: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// Waits for `child` to exit, at most `within`: its status, or None if it still runs. Ends on the exit (std has no
+/// wait with a timeout), the interval only sets how promptly it is seen.
+pub fn exit_within(child: &mut std::process::Child, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
