@@ -7,6 +7,12 @@
 #        measured from 5 s after a 10 s ramp-up (the ramp-up's backlog: sessions that began before their lamp
 #        was connected wait for it, late, and are counted so)
 #   bash benches/headline.sh --seconds 600        the 10-minute memory run
+#   bash benches/headline.sh --seconds 120 --stall 75:3
+#                                                 a backlog on purpose: mosquitto stopped (SIGSTOP) for 3 s at 75 s
+#                                                 after the generator started, then let go on (SIGCONT). The stall's
+#                                                 round trips time out (failures, by design); what it shows is whether
+#                                                 the generator's memory comes back after a backlog (RSS before the
+#                                                 stall, its peak, and at the window's end)
 #   bash benches/headline.sh --no-pin             both processes free to share the cores (by default mosquitto runs
 #                                                 on CPU 1 and the generator on CPU 0, with taskset: shared, the
 #                                                 scheduler moving two busy processes across two cores costs a
@@ -21,7 +27,7 @@
 # Needs mosquitto. Builds the release binary into $CARGO_TARGET_DIR (default ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAMPS=4000 RATE=3.3 SECONDS_=60 RAMP=10 SETTLE=5 PIN=1
+LAMPS=4000 RATE=3.3 SECONDS_=60 RAMP=10 SETTLE=5 PIN=1 STALL=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --lamps) LAMPS=$2; shift 2 ;;
@@ -29,6 +35,8 @@ while [[ $# -gt 0 ]]; do
         --seconds) SECONDS_=$2; shift 2 ;;
         --ramp-up) RAMP=$2; shift 2 ;;
         --no-pin) PIN=; shift ;;
+        --stall) STALL=$2; shift 2
+                 [[ $STALL =~ ^[0-9]+:[0-9]+$ ]] || { echo "headline.sh: --stall wants AT:SECONDS (e.g. 75:3), not '$STALL'" >&2; exit 64; } ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) echo "headline.sh: unknown argument '$1'" >&2; exit 64 ;;
     esac
@@ -38,7 +46,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lampi-agent/bench-targe
 (cd "$ROOT" && cargo build --locked --release --no-default-features --features gpio -q)
 BIN=$CARGO_TARGET_DIR/release/lampi-agent
 work=$(mktemp -d -t lampi-headline.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [[ -n ${KEEP:-} ]] && echo "kept $work" || rm -rf "$work"' EXIT
+trap 'kill -CONT ${broker:-} 2>/dev/null; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; [[ -n ${KEEP:-} ]] && echo "kept $work" || rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # Pinned (the default): taskset execs the program, so $! stays the program's own pid (its /proc figures are read below).
 pin0=(); pin1=()
@@ -63,17 +71,21 @@ b0=$(cpu_ticks "$broker")
     --ramp-up "${RAMP}s" --broker "127.0.0.1:$port" --responder internal --no-preflight --seed 1 --interval 1s \
     --out "$work/run" >/dev/null 2>"$work/run.err" &
 gen=$!
+if [[ -n $STALL ]]; then  # the backlog on purpose: stop the broker at AT s for SECONDS s
+    (sleep "${STALL%:*}"; kill -STOP "$broker"; sleep "${STALL#*:}"; kill -CONT "$broker") &
+fi
 : > "$work/rss"
 while kill -0 "$gen" 2>/dev/null; do  # every second, from outside: the generator's RSS, its and the broker's CPU
     r=$(rss_kb "$gen"); g=$(cpu_ticks "$gen" 2>/dev/null || true)
     [[ -n $r && -n $g ]] && echo "$(date +%s.%N) $r $g $(cpu_ticks "$broker")" >> "$work/rss"
     sleep 1
 done
-wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
+wait "$gen" || { kill -CONT "$broker" 2>/dev/null; echo "the generator failed:"; tail "$work/run.err"; exit 1; }
 b1=$(cpu_ticks "$broker")
-python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$((RAMP + SETTLE))" "$SECONDS_" <<'PY'
+python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$((RAMP + SETTLE))" "$SECONDS_" "$STALL" <<'PY'
 import json, sys
 d, rss_file, bticks, hz, lamps, ramp, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+stall = tuple(int(x) for x in sys.argv[8].split(":")) if sys.argv[8] else None
 s = json.load(open(f"{d}/summary.json")); r = s["results"]; el = r["elapsed_s"]
 ops = {(o["kind"], o["name"]): o for o in r["ops"]}
 rt = ops.get(("MQTT", "roundtrip"), {})
@@ -157,6 +169,13 @@ print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round 
 print(f"  CPU mean over the measured window, of one core: generator {gen_win:.0f}%, mosquitto {broker_win:.0f}%; "
       f"whole run: generator {gen_cpu:.0f}% (max {g['cpu_max_pct']:.0f}% in a 1 s interval), mosquitto {broker_cpu:.0f}%")
 print(f"  generator RSS max {rss_max:.0f} MB" + (f"; growth after the first minute {growth:+.1f}% ({after[0]/1024:.0f} -> {after[-1]/1024:.0f} MB)" if growth is not None else ""))
+if stall and after:
+    at, length = stall
+    before = [k for t, k in rss if at - 5 <= t - t0 < at]
+    peak = max((k for t, k in rss if at <= t - t0 <= ramp + secs), default=0)
+    if before:
+        print(f"  stall: mosquitto stopped {at}-{at + length} s after the start; generator RSS before it {before[-1]/1024:.0f} MB, "
+              f"peak {peak/1024:.0f} MB, at the window's end {after[-1]/1024:.0f} MB ({100.0 * (after[-1] - before[-1]) / before[-1]:+.1f}% on before)")
 print(f"  generator CPU per message: {gen_cpu / 100 * el * 1e6 / max(sum(per.values()), 1):.1f} us")
 goals = [("messages/s >= 16,700 (min 1 s interval)", min(window, default=0) >= 16700),
          ("zero failures", fails == 0), ("round trip p99 <= 50 ms (measured window)", window_p99 is not None and window_p99 <= 50),

@@ -33,6 +33,7 @@ pub mod broker_sys;
 pub mod conn;
 mod dry_run;
 pub mod fleet;
+mod heap;
 pub mod limit;
 pub mod link;
 mod live;

@@ -1,10 +1,10 @@
 //! The writer thread of a load run: everything done once per interval that may block. The recorder loop (`live`)
 //! rolls the histograms and hands each closed interval here, then goes back to draining samples; this thread samples
 //! this device (`system`, which reads /proc), writes the interval to every streamed file (`output`), prints the
-//! progress line, and keeps the run's view of the generator (its own CPU and memory, the intervals it was
-//! saturated), of the fleet (the lamps connected) and of outage windows. Joined at the end, it hands back the run
-//! folder and that view ([`Seen`]) for the summary. So the loop that drains samples never waits on a disk, on /proc or
-//! on the terminal.
+//! progress line, gives the allocator's free pages back ([`super::heap`]), and keeps the run's view of the generator
+//! (its own CPU and memory, the intervals it was saturated), of the fleet (the lamps connected) and of outage
+//! windows. Joined at the end, it hands back the run folder and that view ([`Seen`]) for the summary. So the loop
+//! that drains samples never waits on a disk, on /proc, on the terminal or on the allocator's trim.
 //!
 //! Why a dedicated `std::thread` and a FIFO channel rather than `spawn_blocking` per interval: the writer lives as
 //! long as the run and its work is serial (rows reach the files in interval order). One thread that owns the files
@@ -179,7 +179,8 @@ impl Writer {
         }
     }
 
-    /// One closed interval: sample this device, write every file, print the progress line, look for outages.
+    /// One closed interval: sample this device, write every file, print the progress line, look for outages, give
+    /// free memory back.
     fn interval(&mut self, i: Interval) -> io::Result<()> {
         let Interval { report, connections: conns, broker, elapsed, running } = i;
         self.totals.absorb(&report);
@@ -208,6 +209,7 @@ impl Writer {
             if self.internal_responder { format!("lamps up {}", conns.lamps_up) } else { format!("owners up {users}") };
         crate::console::progress(&format!("{line} | {up}"), self.tty);
         self.seen.outages.feed(&metrics::outage::Health::from_report(&report, conns));
+        super::heap::give_back(); // after a backlog, what it freed leaves RSS too
         Ok(())
     }
 }
