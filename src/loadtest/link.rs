@@ -69,6 +69,17 @@ pub const COMMANDS: usize = 256;
 /// Publishes waiting for their acknowledgement on one connection.
 pub const MAX_INFLIGHT: usize = 256;
 
+/// What a queue of [`Waiting`] keeps when it is empty again after a burst: a lamp's connection lives the whole run,
+/// and every burst it ever met would otherwise stay in its capacity (heaptrack: the lamps' `inflight` grew all
+/// through a 2-minute run).
+const KEEP_QUEUED: usize = 16;
+
+fn give_back_burst<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > KEEP_QUEUED {
+        q.shrink_to(KEEP_QUEUED);
+    }
+}
+
 /// What one connection waits for, and where it stands.
 pub struct Waiting {
     pub state: State,
@@ -118,7 +129,9 @@ impl Waiting {
     pub fn answered(&mut self, state: &crate::lamp::State, client: &str) -> Option<Timed> {
         let k = self.roundtrips.iter().position(|r| crate::lamp::answers(&r.0, state, client))?;
         self.ended_roundtrips(1);
-        self.roundtrips.remove(k).map(|(_, t)| t)
+        let t = self.roundtrips.remove(k).map(|(_, t)| t);
+        give_back_burst(&mut self.roundtrips);
+        t
     }
 
     /// `n` round trips the owner handed over have ended (answered, failed, or never sent).
@@ -132,6 +145,7 @@ impl Waiting {
             if let Some((_, _, Some(t))) = self.inflight.remove(k) {
                 out.push(t, Ok(0));
             }
+            give_back_burst(&mut self.inflight);
         }
     }
 
@@ -435,6 +449,25 @@ impl<S: Side> Driver<S> {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn a_burst_of_publishes_leaves_no_capacity_behind_once_acknowledged() {
+        let (samples, _rx) = Samples::channel(1024);
+        let mut out = Outbox::new(&samples);
+        let mut w = Waiting::new();
+        let t = Timed { op: sample::PUBLISH, intended: Instant::now(), sent: Instant::now() };
+        for pkid in 1..=200 {
+            w.sent(pkid, Some(t));
+        }
+        assert!(w.inflight.capacity() >= 200);
+        for pkid in 1..=199 {
+            w.acked(pkid, &mut out);
+        }
+        assert!(w.inflight.capacity() >= 200, "kept while one is still waiting");
+        w.acked(200, &mut out);
+        assert!(w.inflight.is_empty());
+        assert!(w.inflight.capacity() <= KEEP_QUEUED, "capacity {} after the burst", w.inflight.capacity());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_fleet_that_lost_the_broker_comes_back_spread_out_and_within_the_cap() {
