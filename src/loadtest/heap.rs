@@ -10,7 +10,8 @@
 //! `malloc_trim(0)` returns the whole free pages inside the heap (`madvise(MADV_DONTNEED)`), so RSS follows the
 //! memory in use again; it cost 0.1-0.2 ms a call there, on the writer thread, off the recorder's loop.
 //!
-//! Only glibc needs this: musl's allocator (the Pi builds) unmaps freed memory itself, and elsewhere it is a no-op.
+//! Only glibc targets do it (the glibc Pi builds too); musl's allocator (the default, static Pi builds) hands freed
+//! memory back itself, and elsewhere this is a no-op.
 
 /// Returns the allocator's free pages to the system; whether any were returned.
 pub(super) fn give_back() -> bool {
