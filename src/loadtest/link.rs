@@ -16,7 +16,8 @@
 //! Every connect attempt is a `connect` sample (the first timed from the action that opened the connection, later
 //! ones from the attempt's start) and is counted in the [`Fleet`]; so are drops and the time to CONNACK.
 //!
-//! Queues, all bounded: commands wait in a channel of [`COMMANDS`] (full: the action fails as `client queue full`);
+//! Queues, all bounded: commands wait in a channel of [`COMMANDS`] (full: the action fails as `client queue full`),
+//! each boxed (see [`COMMANDS`]);
 //! at most [`MAX_INFLIGHT`] publishes wait for their acknowledgement (more: `client queue full`); the outbox holds
 //! one wake-up's samples and waits for the recorder when its channel is full.
 
@@ -41,7 +42,7 @@ use crate::mqtt::Topics;
 #[derive(Clone)]
 pub struct Link {
     pub endpoint: Arc<Endpoint>,
-    pub topics: Topics,
+    pub topics: Arc<Topics>,
     pub timeout: Duration,
     /// Reconnect backoff: the first delay, and the cap.
     pub reconnect: (Duration, Duration),
@@ -64,7 +65,9 @@ pub const QUEUE_FULL: &str = "client queue full";
 pub const ABANDONED: &str = "no answer before the run stopped";
 
 /// Commands a connection's channel holds (a replayed trace at high `--speed` bursts far above a person's 10
-/// messages a second).
+/// messages a second). They cross it boxed: tokio's channel allocates its slots 32 at a time and a connection's
+/// channel keeps one or two such blocks all its life, so a block of 32 pointers (0.3 KiB) rather than of 32
+/// commands (2 KiB) is what every lamp and every open page holds, for one small allocation per command.
 pub const COMMANDS: usize = 256;
 /// Publishes waiting for their acknowledgement on one connection.
 pub const MAX_INFLIGHT: usize = 256;
@@ -237,7 +240,7 @@ pub struct Driver<S: Side> {
     pub side: S,
     pub client_id: String,
     pub link: Link,
-    pub commands: mpsc::Receiver<S::Command>,
+    pub commands: mpsc::Receiver<Box<S::Command>>,
     pub out: Outbox,
     pub waiting: Waiting,
     /// The first attempt's timing: from the action that opened the connection.
@@ -259,7 +262,7 @@ impl<S: Side> Driver<S> {
         link: Link,
         intended: Instant,
         out: &Samples,
-    ) -> (Driver<S>, mpsc::Sender<S::Command>, Arc<AtomicUsize>) {
+    ) -> (Driver<S>, mpsc::Sender<Box<S::Command>>, Arc<AtomicUsize>) {
         let (tx, commands) = mpsc::channel(COMMANDS);
         let waiting = Waiting::new();
         let watched = waiting.roundtrips_waiting.clone();
@@ -278,7 +281,9 @@ impl<S: Side> Driver<S> {
             let start = Instant::now();
             let (intended, sent) = if first { (self.opened.intended, self.opened.sent) } else { (start, start) };
             let timing = Timed { op: sample::CONNECT, intended, sent };
-            match self.link.endpoint.connect(&self.client_id, self.side.will()).await {
+            // Boxed: the handshake's future (TLS included) is the largest this task awaits, and only for a moment;
+            // inline, every connection's task would keep its room for the connection's whole life.
+            match Box::pin(self.link.endpoint.connect(&self.client_id, self.side.will())).await {
                 Ok(mut conn) => {
                     presence.connected(start.elapsed());
                     backoff.reset();
@@ -326,7 +331,7 @@ impl<S: Side> Driver<S> {
             let flow = tokio::select! {
                 _ = tokio::time::sleep_until(until) => return true,
                 c = self.commands.recv() => match c {
-                    Some(c) => self.side.command(c, None, &mut self.waiting, &mut self.out),
+                    Some(c) => self.side.command(*c, None, &mut self.waiting, &mut self.out),
                     None => return false,
                 },
             };
@@ -379,13 +384,13 @@ impl<S: Side> Driver<S> {
                 }
                 c = self.commands.recv(), if self.closing.is_none() => {
                     let mut flow = match c {
-                        Some(c) => self.side.command(c, Some(conn), &mut self.waiting, &mut self.out),
+                        Some(c) => self.side.command(*c, Some(conn), &mut self.waiting, &mut self.out),
                         None => Flow::Close { why: ABANDONED.into(), linger: Duration::ZERO },
                     };
                     // Whatever else is queued goes out in the same write.
                     while matches!(flow, Flow::Go) {
                         match self.commands.try_recv() {
-                            Ok(c) => flow = self.side.command(c, Some(conn), &mut self.waiting, &mut self.out),
+                            Ok(c) => flow = self.side.command(*c, Some(conn), &mut self.waiting, &mut self.out),
                             Err(_) => break,
                         }
                     }
