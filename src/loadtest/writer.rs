@@ -172,7 +172,7 @@ impl Writer {
             },
             sampler: system::Sampler::new(),
             totals: Totals::new(s.start),
-            total: metrics::OpStats::new(),
+            total: metrics::OpStats::presized(),
             interval: s.interval,
             internal_responder: s.internal_responder,
             tty: s.tty,

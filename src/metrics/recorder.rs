@@ -76,7 +76,12 @@ impl Totals {
     pub(crate) fn add_op(&mut self, op: &Op, stats: &OpStats) {
         match self.ops.iter_mut().find(|(o, _)| o == op) {
             Some((_, mine)) => mine.add(stats),
-            None => self.ops.push((op.clone(), stats.clone())),
+            None => {
+                // Presized: the totals live as long as the run, and would otherwise grow with each new maximum.
+                let mut mine = OpStats::presized();
+                mine.add(stats);
+                self.ops.push((op.clone(), mine));
+            }
         }
     }
 
@@ -218,6 +223,28 @@ pub(crate) mod tests {
     pub(crate) fn sample(r: &mut Recorder, op: OpId, t0: Instant, at: u64, late: u64, svc: u64) {
         let intended = t0 + ms(at);
         r.record(op, Outcome::success(100), intended, intended + ms(late), intended + ms(late + svc));
+    }
+
+    #[test]
+    fn the_run_totals_do_not_grow_with_each_new_maximum_below_a_minute() {
+        let (mut r, t0) = recorder();
+        let rt = r.op("MQTT", "roundtrip");
+        let mut sizes = Vec::new();
+        for (i, svc) in [5, 300, 2_000, 9_000, 40_000].into_iter().enumerate() {
+            let at = i as u64 * 50_000;
+            sample(&mut r, rt, t0, at, 0, svc); // a new maximum each interval, up to 40 s
+            r.roll(t0 + ms(at + svc + 1));
+            let s = r.totals().get(&Op::new("MQTT", "roundtrip")).unwrap();
+            sizes.push((s.latency.distinct_values(), s.service.distinct_values(), s.lateness.distinct_values()));
+        }
+        assert!(sizes.windows(2).all(|w| w[0] == w[1]), "the totals' histograms resized: {sizes:?}");
+        let s = r.totals().get(&Op::new("MQTT", "roundtrip")).unwrap();
+        assert_eq!(s.count, 5);
+        assert_eq!(
+            s.latency.highest_equivalent(s.latency.max()),
+            s.latency.highest_equivalent(40_000_000),
+            "the maximum kept"
+        );
     }
 
     #[test]

@@ -28,6 +28,19 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new(SIGFIG).expect("an auto-resizing histogram with 3 significant digits is a valid configuration")
 }
 
+/// The range a run's totals are sized for from the start, in microseconds (1 minute).
+pub const PRESIZED_MICROS: u64 = 60_000_000;
+
+/// An empty histogram of microseconds sized for values up to [`PRESIZED_MICROS`] from the start (136 KiB), still
+/// resizing (to [`MAX_MICROS`]) for larger ones. For histograms that live as long as the run, the totals: an
+/// auto-sized one grows with each new maximum (each latency spike), in a heap that keeps what it moved out of.
+pub fn presized_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, PRESIZED_MICROS, SIGFIG)
+        .expect("a histogram from 1 µs to 1 minute with 3 significant digits is a valid configuration");
+    h.auto(true);
+    h
+}
+
 /// Records `us` microseconds, clamped to [`MAX_MICROS`].
 pub fn record_micros(h: &mut Histogram<u64>, us: u64) {
     let us = us.min(MAX_MICROS);
@@ -127,6 +140,19 @@ impl Default for OpStats {
 impl OpStats {
     pub fn new() -> OpStats {
         OpStats::default()
+    }
+
+    /// Empty, its histograms [`presized_histogram`]s: for figures kept for the whole run.
+    pub fn presized() -> OpStats {
+        OpStats {
+            count: 0,
+            failures: 0,
+            bytes: 0,
+            latency: presized_histogram(),
+            service: presized_histogram(),
+            lateness: presized_histogram(),
+            errors: BTreeMap::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
