@@ -260,7 +260,7 @@ impl LampTask {
         }
         match a.kind {
             // The web's futures (reqwest's) are boxed, and so is the wind-down at the end: inline, every lamp's task
-            // would keep their room for the whole run, also in a run with no web sessions (4.1 KiB a lamp, 2.2 boxed).
+            // would keep their room for the whole run, also in a run with no web sessions (4.1 KiB a lamp, 2.1 boxed).
             ActionKind::Login => Box::pin(self.login(intended)).await,
             ActionKind::Page(p) => Box::pin(self.page(p, intended)).await,
             ActionKind::SetConfig(p) => {
@@ -644,7 +644,7 @@ mod tests {
     }
 
     /// What every lamp's task holds for the whole run, measured on the future itself: the web's futures and the
-    /// wind-down are boxed while they last: 2.2 KiB a lamp, 4.1 inline.
+    /// wind-down are boxed while they last: 2.1 KiB a lamp, 4.1 inline.
     #[tokio::test]
     async fn a_lamps_task_does_not_keep_room_for_its_web_sessions() {
         let (p, _) = pool(1);
