@@ -80,7 +80,7 @@ while kill -0 "$gen" 2>/dev/null; do  # every second, from outside: the generato
     [[ -n $r && -n $g ]] && echo "$(date +%s.%N) $r $g $(cpu_ticks "$broker")" >> "$work/rss"
     sleep 1
 done
-wait "$gen" || { kill -CONT "$broker" 2>/dev/null; echo "the generator failed:"; tail "$work/run.err"; exit 1; }
+wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
 b1=$(cpu_ticks "$broker")
 python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$((RAMP + SETTLE))" "$SECONDS_" "$STALL" <<'PY'
 import json, sys
