@@ -23,7 +23,9 @@
 # run's own files and /proc: the generator's MQTT messages sent per second over the measured window (set_config,
 # the responders' lamp/changed answers and touchscreen changes; min and mean of its 1 s intervals), failures, the
 # round trip p99, the generator's and mosquitto's mean CPU (of one core), the generator's RSS (max, and growth
-# after the first minute), and each goal as met or not. Past the knee it says which side saturated.
+# after the first minute), the host's steal time per CPU (over the window and in its worst 1 s interval: a tail
+# with neither process saturated is the host's when the hypervisor ran something else meanwhile), and each goal as
+# met or not. Past the knee it says which side saturated.
 # Needs mosquitto. Builds the release binary into $CARGO_TARGET_DIR (default ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,6 +67,7 @@ sed -i -e 's/^web = 0.5/web = 0/' -e 's/^app = 0.25/app = 0.5/' -e 's/^lamp_ui =
 "$BIN" -q loadtest --profile "$work/mqtt.toml" --dry-run --devices 1 >/dev/null  # still a valid profile
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+steal_ticks() { awk '/^cpu[0-9]/ {printf "%s ", $9}' /proc/stat; }  # per CPU: time the hypervisor ran something else
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 b0=$(cpu_ticks "$broker")
 "${pin0[@]}" "$BIN" -q loadtest --profile "$work/mqtt.toml" --devices "$LAMPS" --rate "$RATE" --duration "$((SECONDS_ + RAMP + SETTLE))s" \
@@ -77,7 +80,7 @@ fi
 : > "$work/rss"
 while kill -0 "$gen" 2>/dev/null; do  # every second, from outside: the generator's RSS, its and the broker's CPU
     r=$(rss_kb "$gen"); g=$(cpu_ticks "$gen" 2>/dev/null || true)
-    [[ -n $r && -n $g ]] && echo "$(date +%s.%N) $r $g $(cpu_ticks "$broker")" >> "$work/rss"
+    [[ -n $r && -n $g ]] && echo "$(date +%s.%N) $r $g $(cpu_ticks "$broker") $(steal_ticks)" >> "$work/rss"
     sleep 1
 done
 wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
@@ -103,6 +106,7 @@ for line in open(f"{d}/latency.csv"):
 stamps = list(per)[ramp:ramp + secs]
 window = [per[t] for t in stamps]
 worst_interval_p99 = max((rt99.get(t, 0.0) for t in stamps), default=None)
+worst_stamp = max(stamps, key=lambda t: rt99.get(t, 0.0), default=None)
 
 # The window's own round-trip p99, from latency.hlog: the HdrHistogram interval log (V2 compressed histograms,
 # values in us) of every interval in the window, added up.
@@ -156,6 +160,25 @@ if len(inwin) > 1:
 else:
     gen_win = broker_win = None
 rss_max = max((k for _, k in rss), default=0) / 1024
+# The host's steal time per CPU (the hypervisor running something else on it), from /proc/stat each second: a tail
+# with neither process saturated is either the host's (steal) or the processes' own.
+import calendar, time as _time
+steal = [(float(x[0]), [int(v) for v in x[4:]]) for x in samples if len(x) > 4]
+def steal_at(t):  # per CPU, the steal ticks at epoch t, interpolated between the samples around it
+    for (ta, va), (tb, vb) in zip(steal, steal[1:]):
+        if ta <= t <= tb and tb > ta:
+            return [x + (y - x) * (t - ta) / (tb - ta) for x, y in zip(va, vb)]
+    return None
+def steal_pct(a, b):  # per CPU, % of [a, b], within the sampled span (the monitor's last sample may come before the run's end)
+    if len(steal) < 2: return None
+    a, b = max(a, steal[0][0]), min(b, steal[-1][0])
+    if b - a < 0.5: return None
+    va, vb = steal_at(a), steal_at(b)
+    return None if va is None or vb is None else [100.0 * (y - x) / hz / (b - a) for x, y in zip(va, vb)]
+def epoch(stamp): return calendar.timegm(_time.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC"))
+def cpus(pcts): return ", ".join(f"CPU {i} {p:.1f}%" for i, p in enumerate(pcts))
+steal_win = steal_pct(epoch(stamps[0]) - 1, epoch(stamps[-1])) if stamps else None
+steal_worst = steal_pct(epoch(worst_stamp) - 1, epoch(worst_stamp)) if worst_stamp else None
 t0 = rss[0][0] if rss else 0
 after = [k for t, k in rss if 60 <= t - t0 <= ramp + secs]  # to the window's end: not the stop's teardown
 growth = (100.0 * (after[-1] - after[0]) / after[0]) if len(after) > 1 else None
@@ -168,6 +191,10 @@ print(f"  failures: {fails:,} of {r['aggregated']['count']:,} operations; round 
       f"p50 {(rt.get('latency_ms') or {}).get('p50')} ms, {rt.get('count', 0):,} round trips timed")
 print(f"  CPU mean over the measured window, of one core: generator {gen_win:.0f}%, mosquitto {broker_win:.0f}%; "
       f"whole run: generator {gen_cpu:.0f}% (max {g['cpu_max_pct']:.0f}% in a 1 s interval), mosquitto {broker_cpu:.0f}%")
+if steal_win is not None:
+    worst_at = f"{epoch(worst_stamp) - rss[0][0]:.0f} s after the start" if rss else "?"
+    print(f"  host steal (the hypervisor running something else on the CPU) over the window: {cpus(steal_win)}; "
+          f"in the worst 1 s interval ({worst_at}): " + (cpus(steal_worst) if steal_worst else "not sampled"))
 print(f"  generator RSS max {rss_max:.0f} MB" + (f"; growth after the first minute {growth:+.1f}% ({after[0]/1024:.0f} -> {after[-1]/1024:.0f} MB)" if growth is not None else ""))
 if stall and after:
     at, length = stall
@@ -189,6 +216,7 @@ if not all(ok for _, ok in goals):
     side = (f"both: the generator ({g:.0f}%) and mosquitto ({b:.0f}%, one thread) each at a full core" if g >= 90 and b >= 90 else
             f"mosquitto (one thread, {b:.0f}%)" if b >= 90 else
             f"the generator ({g:.0f}%)" if g >= 90 else
-            "neither process at 90% of a core over the window: look at the host (2 cores shared with whatever else ran)")
+            "neither process at 90% of a core over the window: look at the host (2 cores shared with whatever else ran"
+            + (f"; steal in the worst 1 s interval: {cpus(steal_worst)})" if steal_worst else ")"))
     print(f"  saturated: {side}")
 PY
