@@ -39,7 +39,9 @@
 #                               a subscriber received
 # CPU per operation = user+system CPU of the generator process and all its descendants (getrusage of the reaped
 # children, measured by a wrapper) / the operations it completed, from the tool's own output (summary.json,
-# Locust's _stats.csv, wrk's "requests in", the subscriber's count for mosquitto_pub).
+# Locust's _stats.csv, wrk's "requests in", the subscriber's count for mosquitto_pub). Under the table, each HTTP
+# row's CPU per request split into user and system time, and its sleeps per request (voluntary context switches:
+# waits that ended in a wake-up), which is where a generator whose users think differs from a busy loop.
 #
 # PEERS_BIN=PATH runs that lampi-agent binary instead of building one (A/B runs of two builds).
 # Sets up its peers: Locust 2.47.0 (+ paho-mqtt) from PyPI into $PEERS_VENV (default ~/.cache/lampi-agent/bench-venv),
@@ -143,7 +145,8 @@ import json, resource, subprocess, sys, time
 before = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.monotonic(); rc = subprocess.call(sys.argv[2:]); wall = time.monotonic() - t0
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-json.dump({"user": ru.ru_utime - before.ru_utime, "sys": ru.ru_stime - before.ru_stime, "wall": wall, "rc": rc},
+json.dump({"user": ru.ru_utime - before.ru_utime, "sys": ru.ru_stime - before.ru_stime, "wall": wall, "rc": rc,
+           "sleeps": ru.ru_nvcsw - before.ru_nvcsw},  # voluntary context switches: each a wait that ended in a wake-up
           open(sys.argv[1], "w"))
 PY
 cpu_run() { local key=$1; shift; python3 "$work/cpu.py" "$work/res/$key.cpu.json" "${pin0[@]}" "$@"; }
@@ -413,10 +416,14 @@ def skip(key):
     return open(path(f"{key}.skip")).read().strip() if os.path.exists(path(f"{key}.skip")) else None
 rows = []  # (group, tool, work, ops, seconds, failures, cpu_s, note)
 drag_cpu = []  # lampi-agent's MQTT CPU per drag message (set_config or touchscreen change), its answers not counted
+split = {}  # (group, tool) -> (user s, system s, sleeps): where the CPU went
 def row(group, tool, work, key, fn):
     why = skip(key)
     if why is None:
-        try: rows.append((group, tool, work) + fn(key)); return
+        try:
+            rows.append((group, tool, work) + fn(key))
+            c = json.load(open(path(f"{key}.cpu.json"))); split[(group, tool)] = (c["user"], c["sys"], c.get("sleeps"))
+            return
         except Exception as e: why = f"no figure: {type(e).__name__}: {e}"
     rows.append((group, tool, work, None, None, None, None, why))
 
@@ -492,6 +499,15 @@ for g, tool, work, n, secs, f, c, note in rows:
     fail = f"{f:,} ({100 * f / max(n + f, 1):.1f} %)" if f else "0"
     print(f"| {tool} | {work} | {n:,} {'requests' if g == 'HTTP' else 'publishes'} | {n / secs:,.0f} {unit[g]} | {fail} | "
           f"{us:,.1f} us ({c:.2f} CPU-s) | {ratio} | {note} |")
+http_split = [(t, n, split[(g, t)]) for g, t, w, n, secs, f, c, note in rows if g == "HTTP" and n and (g, t) in split]
+if http_split:
+    # A generator whose users think sleeps between requests: each wake-up finds cold caches, which shows as user time
+    # per request several times a busy loop's; the sleeps column counts the waits that ended in a wake-up.
+    print()
+    print("| HTTP, per request | user CPU | system CPU | sleeps (voluntary context switches) |")
+    print("|---|---|---|---|")
+    for t, n, (u, sy, sl) in http_split:
+        print(f"| {t} | {u * 1e6 / n:,.1f} us | {sy * 1e6 / n:,.1f} us | {'-' if sl is None else f'{sl / n:.2f}'} |")
 idle = None if skip("lampi_idle") else cpu("lampi_idle")[0]
 http = [(t, w, n, c) for g, t, w, n, secs, f, c, note in rows if g == "HTTP" and n]
 if idle is not None and http and http[0][0].startswith("lampi"):
