@@ -24,8 +24,9 @@
 # the responders' lamp/changed answers and touchscreen changes; min and mean of its 1 s intervals), failures, the
 # round trip p99, the generator's and mosquitto's mean CPU (of one core), the generator's RSS (max, and growth
 # after the first minute), the host's steal time per CPU (over the window and in its worst 1 s interval: a tail
-# with neither process saturated is the host's when the hypervisor ran something else meanwhile), and each goal as
-# met or not. Past the knee it says which side saturated.
+# with neither process saturated is the host's when the hypervisor ran something else meanwhile), the kernel's TCP
+# listen queue overflows, SYN retransmits and retransmission timeouts over the run (host-wide counters), and each
+# goal as met or not. Past the knee it says which side saturated.
 # Needs mosquitto. Builds the release binary into $CARGO_TARGET_DIR (default ~/.cache/lampi-agent/bench-target).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,6 +71,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 steal_ticks() { awk '/^cpu[0-9]/ {printf "%s ", $9}' /proc/stat; }  # per CPU: time the hypervisor ran something else
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 b0=$(cpu_ticks "$broker")
+cp /proc/net/netstat "$work/netstat.0"  # the kernel's TCP counters (listen queue overflows, SYN retransmits) before
+backlog=$(ss -Hltn "sport = :$port" 2>/dev/null | awk '{print $3; exit}')  # the broker's accept queue (ss: Send-Q)
 "${pin0[@]}" "$BIN" -q loadtest --profile "$work/mqtt.toml" --devices "$LAMPS" --rate "$RATE" --duration "$((SECONDS_ + RAMP + SETTLE))s" \
     --ramp-up "${RAMP}s" --broker "127.0.0.1:$port" --responder internal --no-preflight --seed 1 --interval 1s \
     --out "$work/run" >/dev/null 2>"$work/run.err" &
@@ -85,10 +88,16 @@ while kill -0 "$gen" 2>/dev/null; do  # every second, from outside: the generato
 done
 wait "$gen" || { echo "the generator failed:"; tail "$work/run.err"; exit 1; }
 b1=$(cpu_ticks "$broker")
-python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$((RAMP + SETTLE))" "$SECONDS_" "$STALL" <<'PY'
+cp /proc/net/netstat "$work/netstat.1"
+python3 - "$work/run" "$work/rss" "$(( b1 - b0 ))" "$(getconf CLK_TCK)" "$LAMPS" "$((RAMP + SETTLE))" "$SECONDS_" "$STALL" "$work/netstat" "${backlog:-?}" <<'PY'
 import json, sys
 d, rss_file, bticks, hz, lamps, ramp, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 stall = tuple(int(x) for x in sys.argv[8].split(":")) if sys.argv[8] else None
+def tcp_ext(path):  # /proc/net/netstat: a "TcpExt:" line of names, then one of values
+    lines = [l.split() for l in open(path) if l.startswith("TcpExt:")]
+    return dict(zip(lines[0][1:], map(int, lines[1][1:]))) if len(lines) >= 2 else {}
+tcp0, tcp1 = tcp_ext(sys.argv[9] + ".0"), tcp_ext(sys.argv[9] + ".1")
+tcp = {k: tcp1[k] - tcp0.get(k, 0) for k in ("ListenOverflows", "TCPSynRetrans", "TCPTimeouts") if k in tcp1}
 s = json.load(open(f"{d}/summary.json")); r = s["results"]; el = r["elapsed_s"]
 ops = {(o["kind"], o["name"]): o for o in r["ops"]}
 rt = ops.get(("MQTT", "roundtrip"), {})
@@ -195,6 +204,10 @@ if steal_win is not None:
     worst_at = f"{epoch(worst_stamp) - rss[0][0]:.0f} s after the start" if rss else "?"
     print(f"  host steal (the hypervisor running something else on the CPU) over the window: {cpus(steal_win)}; "
           f"in the worst 1 s interval ({worst_at}): " + (cpus(steal_worst) if steal_worst else "not sampled"))
+if tcp:
+    print(f"  TCP over the run (the host's counters, /proc/net/netstat): listen queue overflows {tcp.get('ListenOverflows', 0):,}, "
+          f"SYN retransmits {tcp.get('TCPSynRetrans', 0):,}, retransmission timeouts {tcp.get('TCPTimeouts', 0):,}; "
+          f"mosquitto's listen backlog {sys.argv[10]} (a connection the full queue dropped waits 1 s for its first retransmit)")
 print(f"  generator RSS max {rss_max:.0f} MB" + (f"; growth after the first minute {growth:+.1f}% ({after[0]/1024:.0f} -> {after[-1]/1024:.0f} MB)" if growth is not None else ""))
 if stall and after:
     at, length = stall
@@ -217,6 +230,9 @@ if not all(ok for _, ok in goals):
             f"mosquitto (one thread, {b:.0f}%)" if b >= 90 else
             f"the generator ({g:.0f}%)" if g >= 90 else
             "neither process at 90% of a core over the window: look at the host (2 cores shared with whatever else ran"
-            + (f"; steal in the worst 1 s interval: {cpus(steal_worst)})" if steal_worst else ")"))
+            + (f"; steal in the worst 1 s interval: {cpus(steal_worst)}" if steal_worst else "")
+            + ")" + (f"; the broker's accept queue (backlog {sys.argv[10]}) overflowed {tcp['ListenOverflows']:,} times: "
+               "connects that waited 1 s or more for a retransmit, and the round trips of the sessions waiting on them"
+               if tcp.get("ListenOverflows") else ""))
     print(f"  saturated: {side}")
 PY
